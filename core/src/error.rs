@@ -1,0 +1,80 @@
+//! The errors a user or a peer can cause, each with a message that says what
+//! went wrong and what to do about it.
+
+use core::fmt;
+use core::net::IpAddr;
+
+/// Everything a [`crate::Transport`] operation can fail with.
+///
+/// The `Display` text is what the shell prints after `error: `; it starts with
+/// a stable kebab-case kind so scripts can match on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The link has not come up yet, so no peer is known.
+    LinkDown,
+    /// No link leads to this address.
+    PeerUnreachable(IpAddr),
+    /// Both ends of the link derived the same address from their hardware ids.
+    AddressConflict(IpAddr),
+    /// Port 0 is not a port.
+    InvalidPort,
+    /// Something on this node already listens on the port.
+    PortInUse(u16),
+    /// Every stream slot is taken.
+    TooManyStreams {
+        /// How many streams this transport can hold at once.
+        max: usize,
+    },
+    /// No stream has this id (it was never opened, or it was closed).
+    UnknownStream(u8),
+    /// The stream exists but is not connected yet; poll and try again.
+    NotConnected(u8),
+    /// The peer closed or reset the stream.
+    StreamClosed(u8),
+    /// A datagram is larger than the control channel carries.
+    MessageTooLarge {
+        /// The size that was asked for.
+        size: usize,
+        /// The most this channel carries.
+        max: usize,
+    },
+    /// The transmit queue is full; poll and try again.
+    WouldBlock,
+    /// The peer did not answer in time.
+    Timeout,
+    /// This transport does not implement the operation (yet).
+    Unsupported(&'static str),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::LinkDown => {
+                write!(f, "link-down: the link is not up yet; align it and poll until a peer appears (see 'links')")
+            }
+            Error::PeerUnreachable(a) => write!(f, "peer-unreachable: no link to {a} (see 'links')"),
+            Error::AddressConflict(a) => write!(
+                f,
+                "address-conflict: both ends of the link derived {a}; give one end another port id"
+            ),
+            Error::InvalidPort => write!(f, "invalid-port: port 0 is reserved; use 1 to 65535"),
+            Error::PortInUse(p) => write!(f, "port-in-use: port {p} is already listening; close it or pick another"),
+            Error::TooManyStreams { max } => {
+                write!(f, "too-many-streams: all {max} stream slots are in use; close one first")
+            }
+            Error::UnknownStream(id) => write!(f, "unknown-stream: no stream {id}; open one with 'connect' or 'listen'"),
+            Error::NotConnected(id) => write!(f, "not-connected: stream {id} is not established yet; poll and retry"),
+            Error::StreamClosed(id) => write!(f, "stream-closed: the peer closed stream {id}; close it and reconnect"),
+            Error::MessageTooLarge { size, max } => write!(
+                f,
+                "message-too-large: {size} bytes exceeds the {max}-byte limit; split it or use a stream"
+            ),
+            Error::WouldBlock => write!(f, "would-block: the transmit queue is full; poll and retry"),
+            Error::Timeout => write!(f, "timeout: the peer did not answer in time; check the link with 'stats'"),
+            Error::Unsupported(what) => write!(f, "unsupported: this stack cannot {what} yet"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}

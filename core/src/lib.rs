@@ -1,0 +1,28 @@
+//! The root of tidenet: everything the other crates agree on.
+//!
+//! tidenet gives bittide nodes a reliable point-to-point channel over
+//! ringbuffer links that tear, lose and duplicate data. This crate holds the
+//! pieces every layer shares and nothing that belongs to one of them:
+//!
+//! - [`Transport`]: the poll-driven trait every stack implements (reliable
+//!   streams, a control datagram channel, ping and stats). The shell and the
+//!   tools speak only this trait, so swapping the stack underneath is one line.
+//! - [`ringbuffer`]: the bittide ringbuffer hardware traits, the alignment
+//!   protocol as a state machine, and [`ringbuffer::AlignedRingbuffer`].
+//! - [`Error`], [`Stats`], [`addr`] and [`time`].
+//!
+//! It is `#![no_std]` and allocation-free, and it knows no network stack:
+//! smoltcp appears only in `tidenet-ringbuffer`.
+#![no_std]
+#![deny(missing_docs)]
+
+pub mod addr;
+mod error;
+pub mod ringbuffer;
+mod stats;
+pub mod time;
+mod transport;
+
+pub use error::Error;
+pub use stats::{Stats, StatsField};
+pub use transport::{StreamId, StreamState, Transport};

@@ -1,0 +1,51 @@
+//! The bittide ringbuffer: hardware traits, alignment, and the aligned link.
+//!
+//! A ringbuffer link pairs this node's transmit memory with the peer's receive
+//! memory. Hardware streams the transmit memory word by word, over and over,
+//! and writes arriving words into the receive memory at a free-running
+//! counter. The two counters start at unrelated offsets; [`Aligner`] runs
+//! bittide's alignment protocol so that transmit index `i` lands at receive
+//! index `i`, and [`AlignedRingbuffer`] is the link once that holds.
+//!
+//! The traits are shaped like bittide's HAL, with the depth as a value rather
+//! than a constant so that one build can drive links of different depths.
+
+mod align;
+mod aligned;
+
+pub use align::{Aligner, ACKNOWLEDGE, ANNOUNCE};
+pub use aligned::AlignedRingbuffer;
+
+/// The transmit half of a ringbuffer: memory the hardware streams out.
+pub trait TransmitRingbuffer {
+    /// Depth in 64-bit words.
+    fn data_len(&self) -> usize;
+
+    /// Writes `src` to the memory starting at word `offset`.
+    ///
+    /// Callers keep `offset + src.len() <= data_len()`; implementations may
+    /// panic otherwise, as a bus error would trap.
+    fn write_slice(&mut self, src: &[u64], offset: usize);
+
+    /// Starts or stops streaming. A disabled transmitter sends zeros; its
+    /// counter keeps running either way.
+    fn set_enabled(&mut self, enabled: bool);
+}
+
+/// The receive half of a ringbuffer: memory the hardware fills.
+pub trait ReceiveRingbuffer {
+    /// Depth in 64-bit words.
+    fn data_len(&self) -> usize;
+
+    /// Reads the memory starting at word `offset` into `dst`.
+    ///
+    /// Callers keep `offset + dst.len() <= data_len()`; implementations may
+    /// panic otherwise, as a bus error would trap.
+    fn read_slice(&mut self, dst: &mut [u64], offset: usize);
+
+    /// Starts or stops storing arriving words. The counter keeps running.
+    fn set_enabled(&mut self, enabled: bool);
+
+    /// Makes the write counter restart at 0 the next time it reaches `count`.
+    fn set_clear_at_count(&mut self, count: usize);
+}

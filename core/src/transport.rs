@@ -1,0 +1,99 @@
+//! The one interface every stack implements.
+
+use core::net::IpAddr;
+
+use crate::time::{Duration, Instant};
+use crate::{Error, Stats};
+
+/// A handle to one stream of a [`Transport`]; small and `Copy`, like a file
+/// descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId(pub u8);
+
+/// Where a stream is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamState {
+    /// Opening: the handshake has not finished.
+    Connecting,
+    /// Data flows both ways.
+    Established,
+    /// One side has closed; data may still drain.
+    Closing,
+    /// Gone: the peer closed or reset it, or it timed out.
+    Closed,
+}
+
+/// A reliable stream plus a control datagram channel to peers on a link.
+///
+/// Sans-IO and poll-driven, in the smoltcp manner: nothing happens between
+/// calls to [`poll`](Transport::poll). Call it whenever the link signals
+/// activity or [`poll_at`](Transport::poll_at) comes due, and after every
+/// `send`, `recv` or `close` to push the change onto the link at once.
+///
+/// Operations never block. Those that would (a full send buffer, no data yet)
+/// return `Ok(0)` or `Ok(None)`; errors are reserved for things a caller must
+/// act on, each a named [`Error`].
+pub trait Transport {
+    /// A short name of the stack, as `status` shows it: `tcpip`, `bespoke`, ...
+    fn stack(&self) -> &'static str;
+
+    /// Moves packets between the link and the stack. Returns whether anything
+    /// happened, so a caller can tell an idle link from a busy one.
+    fn poll(&mut self, now: Instant) -> bool;
+
+    /// When [`poll`](Transport::poll) must be called next at the latest, if no
+    /// link activity comes first. `None` means only link activity matters.
+    fn poll_at(&mut self, now: Instant) -> Option<Instant>;
+
+    /// This end's address.
+    fn local_addr(&self) -> IpAddr;
+
+    /// The peer's address, once the link has told us.
+    fn peer(&self) -> Option<IpAddr>;
+
+    /// Opens a stream to `peer` on `port`. It starts in
+    /// [`StreamState::Connecting`].
+    fn connect(&mut self, peer: IpAddr, port: u16) -> Result<StreamId, Error>;
+
+    /// Starts accepting streams on `port`.
+    fn listen(&mut self, port: u16) -> Result<(), Error>;
+
+    /// Takes one stream that a peer opened to a listening `port`, if any.
+    fn accept(&mut self, port: u16) -> Result<Option<StreamId>, Error>;
+
+    /// Where `stream` is in its life.
+    fn state(&self, stream: StreamId) -> Result<StreamState, Error>;
+
+    /// Queues as much of `data` as fits; returns how much did.
+    fn send(&mut self, stream: StreamId, data: &[u8]) -> Result<usize, Error>;
+
+    /// Takes received bytes into `buf`; returns how many. `Ok(0)` means none
+    /// yet; a stream the peer has closed and drained gives
+    /// [`Error::StreamClosed`].
+    fn recv(&mut self, stream: StreamId, buf: &mut [u8]) -> Result<usize, Error>;
+
+    /// Closes `stream` gracefully and frees its slot once the close completes.
+    fn close(&mut self, stream: StreamId) -> Result<(), Error>;
+
+    /// The largest datagram [`send_datagram`](Transport::send_datagram) takes.
+    fn max_datagram(&self) -> usize;
+
+    /// Sends one control datagram, unreliably.
+    fn send_datagram(&mut self, peer: IpAddr, data: &[u8]) -> Result<(), Error>;
+
+    /// Takes one received control datagram into `buf`, with its sender.
+    fn recv_datagram(&mut self, buf: &mut [u8]) -> Result<Option<(IpAddr, usize)>, Error>;
+
+    /// Sends a ping stamped with `now`; the round trip appears in
+    /// [`take_rtt`](Transport::take_rtt) when the pong arrives.
+    fn ping(&mut self, peer: IpAddr, now: Instant) -> Result<(), Error>;
+
+    /// The round-trip time of the latest answered ping, once.
+    fn take_rtt(&mut self) -> Option<(IpAddr, Duration)>;
+
+    /// Counters since start or the last [`reset_stats`](Transport::reset_stats).
+    fn stats(&self) -> Stats;
+
+    /// Sets every counter back to zero.
+    fn reset_stats(&mut self);
+}
