@@ -21,6 +21,8 @@ pub enum Error {
     InvalidPort,
     /// Something on this node already listens on the port.
     PortInUse(u16),
+    /// Nothing listens on the port, so there is nothing to accept.
+    NotListening(u16),
     /// Every stream slot is taken.
     TooManyStreams {
         /// How many streams this transport can hold at once.
@@ -60,6 +62,7 @@ impl fmt::Display for Error {
             ),
             Error::InvalidPort => write!(f, "invalid-port: port 0 is reserved; use 1 to 65535"),
             Error::PortInUse(p) => write!(f, "port-in-use: port {p} is already listening; close it or pick another"),
+            Error::NotListening(p) => write!(f, "not-listening: nothing listens on port {p}; run 'listen {p}' first"),
             Error::TooManyStreams { max } => {
                 write!(f, "too-many-streams: all {max} stream slots are in use; close one first")
             }

@@ -18,4 +18,10 @@
 #![no_std]
 #![deny(missing_docs)]
 
+pub mod frame;
+pub mod link;
 pub mod model;
+pub mod tcp_watch;
+mod tcpip;
+
+pub use tcpip::{Resources, TcpIp, CONTROL_PORT, MAX_STREAMS, PING_MAGIC, PONG_MAGIC};

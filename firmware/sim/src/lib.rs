@@ -1,0 +1,278 @@
+//! Simulated bittide nodes on the ringbuffer model, for the `tidenet` tool
+//! and for tests that need two nodes talking over a lossy link.
+//!
+//! [`transfer`] is the demo's engine: it aligns a modelled link, brings up
+//! the TCP/IP transport on both ends, moves a stream of bytes from node A to
+//! node B and reports what arrived, how long it took in virtual time, and
+//! every counter on the way.
+
+use std::cell::RefCell;
+use std::fmt;
+
+use rand_core::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use sha2::{Digest, Sha256};
+use tidenet_core::addr::{self, HardwareId};
+use tidenet_core::ringbuffer::Aligner;
+use tidenet_core::{Error, Stats, StreamId, Transport};
+use tidenet_ringbuffer::link::Mailbox;
+use tidenet_ringbuffer::model::{ConfigError, Injected, Link, LinkConfig, Port, Side, CYCLE_NS};
+use tidenet_ringbuffer::{Resources, TcpIp};
+
+/// The TCP port the demo's receiver listens on.
+pub const DEMO_PORT: u16 = 7000;
+/// Bytes per stream per direction in the demo's transports.
+const STREAM_BUFFER: usize = 16 * 1024;
+/// Polls each end gets to align before the link is declared dead.
+const ALIGN_POLLS: usize = 100_000;
+
+/// One transfer from node A to node B.
+#[derive(Clone, Copy, Debug)]
+pub struct TransferConfig {
+    /// Bytes to move.
+    pub bytes: u64,
+    /// The modelled link.
+    pub link: LinkConfig,
+    /// Virtual time without a new byte arriving after which the transfer
+    /// counts as stalled.
+    pub stall_cycles: u64,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig {
+            bytes: 4 << 20,
+            link: LinkConfig::default(),
+            // One virtual second: a hundred times smoltcp's smallest RTO.
+            stall_cycles: 125_000_000,
+        }
+    }
+}
+
+/// What a transfer did.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// SHA-256 of the bytes A sent.
+    pub sent_sha256: [u8; 32],
+    /// SHA-256 of the bytes B received.
+    pub received_sha256: [u8; 32],
+    /// Bytes B received.
+    pub received: u64,
+    /// Cycles alignment took.
+    pub align_cycles: u64,
+    /// Cycles from `connect` to the last byte arriving.
+    pub transfer_cycles: u64,
+    /// The link's MTU.
+    pub mtu: usize,
+    /// Node A's counters.
+    pub a: Stats,
+    /// Node B's counters.
+    pub b: Stats,
+    /// What the model injected.
+    pub injected: Injected,
+    /// Link cycles one bus word costs, for the bus ceiling.
+    pub bus_cycles: u64,
+}
+
+impl Report {
+    /// Whether every byte arrived intact.
+    pub fn intact(&self) -> bool {
+        self.sent_sha256 == self.received_sha256
+    }
+
+    /// Payload bytes per link cycle.
+    pub fn bytes_per_cycle(&self) -> f64 {
+        self.received as f64 / self.transfer_cycles.max(1) as f64
+    }
+
+    /// Goodput in megabytes (10^6) per second of virtual time.
+    pub fn goodput_mb_s(&self) -> f64 {
+        self.bytes_per_cycle() * 1e3 / CYCLE_NS as f64
+    }
+
+    /// Goodput as a fraction of the wire's ceiling: one 8-byte word per cycle.
+    pub fn wire_efficiency(&self) -> f64 {
+        self.bytes_per_cycle() / 8.0
+    }
+
+    /// Goodput as a fraction of what the CPUs' buses can move: each payload
+    /// word is written once and read once, at `bus_cycles` each, and the two
+    /// CPUs share the model's one clock: 8 bytes per `2 * bus_cycles` cycles.
+    pub fn bus_efficiency(&self) -> f64 {
+        self.bytes_per_cycle() / (8.0 / (2 * self.bus_cycles.max(1)) as f64)
+    }
+}
+
+/// Why a transfer did not finish.
+#[derive(Debug)]
+pub enum TransferError {
+    /// The link configuration is invalid.
+    Config(ConfigError),
+    /// Alignment did not finish.
+    AlignmentFailed,
+    /// The transport refused an operation.
+    Transport(Error),
+    /// No byte arrived for `stall_cycles`.
+    Stalled {
+        /// Bytes that had arrived.
+        received: u64,
+        /// When it gave up, in cycles.
+        at_cycles: u64,
+    },
+}
+
+impl fmt::Display for TransferError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransferError::Config(e) => write!(f, "bad link configuration: {e}"),
+            TransferError::AlignmentFailed => {
+                write!(f, "alignment-failed: the link did not align in {ALIGN_POLLS} polls")
+            }
+            TransferError::Transport(e) => write!(f, "{e}"),
+            TransferError::Stalled { received, at_cycles } => write!(
+                f,
+                "stalled: no data arrived for a virtual second; {received} bytes had arrived at cycle {at_cycles} (see the stats)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TransferError {}
+
+impl From<Error> for TransferError {
+    fn from(e: Error) -> Self {
+        TransferError::Transport(e)
+    }
+}
+
+/// A hardware id for simulated node `n`: a made-up DNA, port 0.
+pub fn sim_id(n: u8) -> HardwareId {
+    let mut dna = *b"tidenet-sim-";
+    dna[11] = n;
+    HardwareId { dna, port: 0 }
+}
+
+/// Moves `config.bytes` seeded pseudo-random bytes from A to B over a
+/// modelled link; `progress` hears the received count as it grows.
+pub fn transfer(
+    config: &TransferConfig,
+    mut progress: impl FnMut(u64),
+) -> Result<Report, TransferError> {
+    let mut memory = vec![0u64; config.link.memory_words()];
+    let link = RefCell::new(Link::new(&config.link, &mut memory).map_err(TransferError::Config)?);
+    let now = || link.borrow().instant();
+
+    let (ta, ra) = Port::pair(&link, Side::A);
+    let (tb, rb) = Port::pair(&link, Side::B);
+    let (mut align_a, mut align_b) = (Aligner::new(ta, ra), Aligner::new(tb, rb));
+    let mut polls = 0;
+    while !(align_a.poll() & align_b.poll()) {
+        polls += 1;
+        if polls > ALIGN_POLLS {
+            return Err(TransferError::AlignmentFailed);
+        }
+    }
+    let align_cycles = link.borrow().cycles();
+    let (Ok(ring_a), Ok(ring_b)) = (align_a.finish(), align_b.finish()) else {
+        return Err(TransferError::AlignmentFailed);
+    };
+
+    let (id_a, id_b) = (sim_id(1), sim_id(2));
+    let mailbox_a = Mailbox::new(ring_a, addr::host_part(id_a.link_local()));
+    let mailbox_b = Mailbox::new(ring_b, addr::host_part(id_b.link_local()));
+    let mtu = mailbox_a.mtu();
+    let mut res_a = Box::new(Resources::<STREAM_BUFFER>::new());
+    let mut res_b = Box::new(Resources::<STREAM_BUFFER>::new());
+    let mut a = TcpIp::new(mailbox_a, id_a, &mut res_a, now());
+    let mut b = TcpIp::new(mailbox_b, id_b, &mut res_b, now());
+
+    b.listen(DEMO_PORT)?;
+    let peer = loop {
+        a.poll(now());
+        b.poll(now());
+        if let Some(peer) = a.peer() {
+            break peer;
+        }
+        if link.borrow().cycles() > align_cycles + config.stall_cycles {
+            return Err(TransferError::Transport(Error::LinkDown));
+        }
+    };
+    let start = link.borrow().cycles();
+    let sender = a.connect(peer, DEMO_PORT)?;
+    let mut receiver: Option<StreamId> = None;
+
+    let mut data = Xoshiro256PlusPlus::seed_from_u64(config.link.seed ^ 0x7de5_eed0);
+    let mut chunk = [0u8; 4096];
+    let mut pending = 0..0;
+    let (mut sent, mut received) = (0u64, 0u64);
+    let (mut sent_hash, mut received_hash) = (Sha256::new(), Sha256::new());
+    let mut buf = [0u8; 4096];
+    let mut last_arrival = start;
+
+    while received < config.bytes {
+        a.poll(now());
+        if pending.is_empty() && sent < config.bytes {
+            let len = (config.bytes - sent).min(chunk.len() as u64) as usize;
+            data.fill_bytes(&mut chunk[..len]);
+            sent_hash.update(&chunk[..len]);
+            sent += len as u64;
+            pending = 0..len;
+        }
+        match a.send(sender, &chunk[pending.clone()]) {
+            Ok(n) => pending.start += n,
+            Err(Error::NotConnected(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+
+        b.poll(now());
+        if receiver.is_none() {
+            receiver = b.accept(DEMO_PORT)?;
+        }
+        if let Some(stream) = receiver {
+            loop {
+                let n = b.recv(stream, &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                received_hash.update(&buf[..n]);
+                received += n as u64;
+                last_arrival = link.borrow().cycles();
+                progress(received);
+            }
+        }
+        if link.borrow().cycles() - last_arrival > config.stall_cycles {
+            return Err(TransferError::Stalled {
+                received,
+                at_cycles: link.borrow().cycles(),
+            });
+        }
+    }
+    let transfer_cycles = link.borrow().cycles() - start;
+    a.close(sender)?;
+    if let Some(stream) = receiver {
+        b.close(stream)?;
+    }
+    for _ in 0..1000 {
+        a.poll(now());
+        b.poll(now());
+    }
+
+    let injected = link.borrow().injected();
+    Ok(Report {
+        sent_sha256: sent_hash.finalize().into(),
+        received_sha256: received_hash.finalize().into(),
+        received,
+        align_cycles,
+        transfer_cycles,
+        mtu,
+        a: a.stats(),
+        b: b.stats(),
+        injected,
+        bus_cycles: config.link.bus_cycles,
+    })
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,170 @@
+//! `tidenet`: the host tool. Today it runs the reliability demo on the
+//! modelled ringbuffer link.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use tidenet_ringbuffer::frame::{mtu_for_depth, MAX_MTU};
+use tidenet_ringbuffer::model::{Faults, LinkConfig};
+use tidenet_sim::{hex, transfer, Report, TransferConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "tidenet",
+    version,
+    about = "tidenet: reliable streams over bittide ringbuffer links"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Two simulated nodes move data over TCP across a lossy, corrupting
+    /// ringbuffer link; the SHA-256 of what was sent and what arrived must
+    /// match. Ends with a stats table. Runs in virtual time, so the figures
+    /// depend on the flags and the seed, not on this machine.
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// Bytes to transfer.
+    #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    bytes: u64,
+    /// Fraction of CPU write bursts lost on the wire, 0 to 1.
+    #[arg(long, default_value_t = 0.05, value_parser = fraction)]
+    loss: f64,
+    /// Fraction of CPU write bursts arriving with a bit flipped, 0 to 1.
+    #[arg(long, default_value_t = 0.01, value_parser = fraction)]
+    corrupt: f64,
+    /// Chance per pass that an outage of --burst-passes passes starts, 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    burst: f64,
+    /// Length of an outage, in passes.
+    #[arg(long, default_value_t = 8)]
+    burst_passes: u32,
+    /// Ringbuffer depth in 64-bit words (bittide uses 16, 128, 200 and 4000).
+    /// Below 258 words the MTU shrinks to fit.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(12..=65536))]
+    depth: u64,
+    /// Seed for the link's offsets, its faults and the data.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Link latency per direction, in cycles of 8 ns.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    latency: u64,
+    /// Link cycles one CPU bus access to a 64-bit word costs.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    bus_cycles: u64,
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a fraction from 0 to 1 (for example 0.05 for 5%)"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Demo(args) => demo(&args),
+    }
+}
+
+fn demo(args: &DemoArgs) -> ExitCode {
+    let config = TransferConfig {
+        bytes: args.bytes,
+        link: LinkConfig {
+            depth: args.depth as usize,
+            latency: args.latency as usize,
+            bus_cycles: args.bus_cycles,
+            seed: args.seed,
+            faults: Faults {
+                loss: args.loss,
+                corrupt: args.corrupt,
+                burst: args.burst,
+                burst_passes: args.burst_passes,
+            },
+        },
+        ..TransferConfig::default()
+    };
+    println!(
+        "tidenet demo: {} bytes A -> B over TCP/IP on a {}-word ringbuffer, latency {} cycles, bus {} cycles/word, seed {}",
+        args.bytes, args.depth, args.latency, args.bus_cycles, args.seed
+    );
+    println!(
+        "injected faults: loss {:.1}%, corruption {:.1}%, outages {:.2}%/pass x {} passes; plus what the model's timing causes",
+        args.loss * 100.0,
+        args.corrupt * 100.0,
+        args.burst * 100.0,
+        args.burst_passes
+    );
+    let mtu = mtu_for_depth(config.link.depth);
+    if mtu < MAX_MTU {
+        println!(
+            "note: a {}-word mailbox holds {mtu} bytes, so the MTU shrinks from {MAX_MTU} to {mtu}",
+            args.depth
+        );
+    }
+
+    let bar = ProgressBar::new(args.bytes).with_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} received ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let result = transfer(&config, |received| bar.set_position(received));
+    bar.finish_and_clear();
+    match result {
+        Ok(report) => {
+            print_report(&report);
+            if report.intact() {
+                println!("ok: all {} bytes arrived intact", report.received);
+                ExitCode::SUCCESS
+            } else {
+                println!("error: data-mismatch: what arrived differs from what was sent");
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_report(r: &Report) {
+    println!(
+        "link aligned after {} cycles; MTU {} bytes",
+        r.align_cycles, r.mtu
+    );
+    println!("sha256 sent     {}", hex(&r.sent_sha256));
+    println!("sha256 received {}", hex(&r.received_sha256));
+    println!();
+    println!("{:<20} {:>12} {:>12}", "counter", "node A", "node B");
+    for (a, b) in r.a.fields().iter().zip(r.b.fields().iter()) {
+        println!("{:<20} {:>12} {:>12}", a.name, a.value, b.value);
+    }
+    println!();
+    println!(
+        "injected: {} lost writes, {} corrupted writes, {} outages",
+        r.injected.lost_writes, r.injected.corrupted_writes, r.injected.outages
+    );
+    let seconds = r.transfer_cycles as f64 * 8e-9;
+    println!(
+        "transfer: {} bytes in {} cycles ({:.3} ms virtual)",
+        r.received,
+        r.transfer_cycles,
+        seconds * 1e3
+    );
+    println!("goodput: {:.2} MB/s virtual", r.goodput_mb_s());
+    println!(
+        "link efficiency: {:.4} of the wire ceiling (8 B/cycle), {:.3} of the bus ceiling (8 B per 2 x {} cycles)",
+        r.wire_efficiency(),
+        r.bus_efficiency(),
+        r.bus_cycles
+    );
+}

@@ -1,0 +1,148 @@
+//! One MiB from node A to node B over TCP/IP on the modelled ringbuffer, under
+//! each kind of fault, at fixed seeds. Each case must arrive intact, within a
+//! bound on *virtual* time (about twice what the case takes today, so a
+//! regression in link efficiency fails here), with counters that add up.
+
+use tidenet_ringbuffer::model::{Faults, LinkConfig};
+use tidenet_sim::{transfer, Report, TransferConfig};
+
+const MIB: u64 = 1 << 20;
+
+fn run(depth: usize, faults: Faults) -> Report {
+    let config = TransferConfig {
+        bytes: MIB,
+        link: LinkConfig {
+            depth,
+            seed: 1,
+            faults,
+            ..LinkConfig::default()
+        },
+        ..TransferConfig::default()
+    };
+    match transfer(&config, |_| {}) {
+        Ok(report) => report,
+        Err(e) => panic!("depth {depth}, {faults:?}: {e}"),
+    }
+}
+
+fn lossy(loss: f64, corrupt: f64) -> Faults {
+    Faults {
+        loss,
+        corrupt,
+        ..Faults::default()
+    }
+}
+
+/// Intact, on time, and every distinct frame delivered exactly once: link
+/// ARQ means a frame is never lost, only late (one may still be in flight).
+fn assert_delivered(r: &Report, max_cycles: u64) {
+    assert!(r.intact(), "sha256 mismatch");
+    assert_eq!(r.received, MIB);
+    assert!(
+        r.transfer_cycles <= max_cycles,
+        "took {} cycles, bound {max_cycles}",
+        r.transfer_cycles
+    );
+    for (tx, rx) in [(&r.a, &r.b), (&r.b, &r.a)] {
+        assert!(
+            tx.frames_tx - rx.frames_rx <= 1,
+            "{} frames sent, {} delivered",
+            tx.frames_tx,
+            rx.frames_rx
+        );
+    }
+}
+
+fn drops(s: &tidenet_core::Stats) -> u64 {
+    s.drop_duplicate
+        + s.drop_corrupt
+        + s.drop_malformed_len
+        + s.drop_oversized
+        + s.drop_bad_version
+        + s.drop_tx_full
+}
+
+#[test]
+fn clean_link_delivers_without_drops_or_retransmissions() {
+    let r = run(256, Faults::default());
+    assert_delivered(&r, 6_000_000);
+    for s in [&r.a, &r.b] {
+        assert_eq!(drops(s), 0);
+        assert_eq!(s.link_retransmits, 0);
+        assert_eq!(s.tcp_retransmits, 0);
+    }
+    assert_eq!(r.b.stream_bytes_rx, MIB);
+    assert_eq!(r.a.stream_bytes_tx, MIB);
+}
+
+#[test]
+fn one_percent_loss_is_repaired_by_the_link() {
+    let r = run(256, lossy(0.01, 0.0));
+    assert_delivered(&r, 8_500_000);
+    assert!(r.a.link_retransmits > 0);
+    assert!(r.injected.lost_writes > 0);
+}
+
+#[test]
+fn ten_percent_loss_is_repaired_by_the_link() {
+    let r = run(256, lossy(0.10, 0.0));
+    assert_delivered(&r, 28_000_000);
+    // Lost acks make the sender re-send frames the receiver already has:
+    // those must be dropped as duplicates, never delivered twice.
+    assert!(r.b.drop_duplicate > 0);
+}
+
+#[test]
+fn thirty_percent_loss_still_delivers() {
+    let r = run(256, lossy(0.30, 0.0));
+    assert_delivered(&r, 90_000_000);
+}
+
+#[test]
+fn one_percent_corruption_is_caught_and_repaired() {
+    let r = run(256, lossy(0.0, 0.01));
+    assert_delivered(&r, 8_500_000);
+    assert!(r.a.drop_corrupt + r.b.drop_corrupt > 0);
+}
+
+#[test]
+fn five_percent_corruption_is_caught_and_repaired() {
+    let r = run(256, lossy(0.0, 0.05));
+    assert_delivered(&r, 17_000_000);
+    assert!(r.injected.corrupted_writes > 0);
+}
+
+#[test]
+fn outages_of_whole_passes_are_survived() {
+    let r = run(
+        256,
+        Faults {
+            burst: 0.005,
+            burst_passes: 16,
+            ..Faults::default()
+        },
+    );
+    assert_delivered(&r, 7_500_000);
+    assert!(r.injected.outages > 0);
+}
+
+#[test]
+fn sixteen_word_links_shrink_the_mtu_and_deliver() {
+    let r = run(16, lossy(0.05, 0.01));
+    assert_eq!(r.mtu, 112);
+    assert_delivered(&r, 290_000_000);
+}
+
+#[test]
+fn hundred_twenty_eight_word_links_deliver() {
+    let r = run(128, lossy(0.05, 0.01));
+    assert_eq!(r.mtu, 1008);
+    assert_delivered(&r, 26_000_000);
+}
+
+#[test]
+fn four_thousand_word_links_deliver() {
+    let r = run(4000, lossy(0.05, 0.01));
+    assert_eq!(r.mtu, 1500);
+    assert_delivered(&r, 50_000_000);
+}
