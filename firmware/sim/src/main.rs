@@ -27,6 +27,13 @@ enum Command {
     /// match. Ends with a stats table. Runs in virtual time, so the figures
     /// depend on the flags and the seed, not on this machine.
     Demo(DemoArgs),
+    /// Measures goodput and link efficiency for a fixed set of fault rates
+    /// and depths. Virtual time, so the table is the same on every machine.
+    Bench {
+        /// Bytes per case.
+        #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+        bytes: u64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -73,7 +80,66 @@ fn fraction(s: &str) -> Result<f64, String> {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Demo(args) => demo(&args),
+        Command::Bench { bytes } => bench(bytes),
     }
+}
+
+/// The cases `tidenet bench` runs: (depth, loss, corrupt).
+const BENCH_CASES: &[(usize, f64, f64)] = &[
+    (256, 0.0, 0.0),
+    (256, 0.01, 0.0),
+    (256, 0.10, 0.0),
+    (256, 0.05, 0.01),
+    (16, 0.0, 0.0),
+    (128, 0.0, 0.0),
+    (4000, 0.0, 0.0),
+];
+
+fn bench(bytes: u64) -> ExitCode {
+    println!(
+        "{:>5} {:>6} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "depth", "loss", "corrupt", "MB/s", "of wire", "of bus", "link_rtx", "tcp_rtx"
+    );
+    for &(depth, loss, corrupt) in BENCH_CASES {
+        let config = TransferConfig {
+            bytes,
+            link: LinkConfig {
+                depth,
+                seed: 1,
+                faults: Faults {
+                    loss,
+                    corrupt,
+                    ..Faults::default()
+                },
+                ..LinkConfig::default()
+            },
+            ..TransferConfig::default()
+        };
+        match transfer(&config, |_| {}) {
+            Ok(r) if r.intact() => println!(
+                "{depth:>5} {loss:>6.2} {corrupt:>7.2} {:>10.2} {:>9.4} {:>9.3} {:>9} {:>9}",
+                r.goodput_mb_s(),
+                r.wire_efficiency(),
+                r.bus_efficiency(),
+                r.a.link_retransmits + r.b.link_retransmits,
+                r.a.tcp_retransmits + r.b.tcp_retransmits,
+            ),
+            Ok(_) => {
+                eprintln!("error: data-mismatch at depth {depth}, loss {loss}, corrupt {corrupt}");
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("error: depth {depth}, loss {loss}, corrupt {corrupt}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let link = LinkConfig::default();
+    println!(
+        "virtual time: 125 MHz link cycles; bus {} cycles/word; latency {} cycles; seed 1",
+        link.bus_cycles, link.latency
+    );
+    ExitCode::SUCCESS
 }
 
 fn demo(args: &DemoArgs) -> ExitCode {
