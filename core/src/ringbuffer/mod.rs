@@ -10,6 +10,9 @@
 //! The traits are shaped like bittide's HAL, with the depth as a value rather
 //! than a constant so that one build can drive links of different depths.
 
+/// A link cycle: bittide links run at 125 MHz, one 64-bit word per cycle.
+pub const CYCLE_NS: u64 = 8;
+
 mod align;
 mod aligned;
 

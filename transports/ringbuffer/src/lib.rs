@@ -4,8 +4,8 @@
 //!
 //! - [`model`]: the ringbuffer hardware in virtual time, for tests, the
 //!   simulator and the firmware's self-contained demo.
-//! - [`frame`]: the link frame format, a zero-copy view in smoltcp's `wire`
-//!   style.
+//! - [`frame`]: the link frame format: the control and header words, and
+//!   functions that seal and open a payload of 64-bit words.
 //! - [`link`]: the link layer over an
 //!   [`AlignedRingbuffer`](tidenet_core::ringbuffer::AlignedRingbuffer): one
 //!   frame in the mailbox at a time, a CRC-32C on every frame, link-level

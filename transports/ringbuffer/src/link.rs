@@ -80,7 +80,7 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Mailbox<T, R> {
     /// read a full frame over a slow bus and answer.
     pub fn new(ring: AlignedRingbuffer<T, R>, host: u16) -> Self {
         let depth = ring.depth();
-        let pass = Duration::from_nanos(depth as u64 * crate::model::CYCLE_NS);
+        let pass = Duration::from_nanos(depth as u64 * tidenet_core::ringbuffer::CYCLE_NS);
         Mailbox {
             ring,
             mtu: frame::mtu_for_depth(depth),

@@ -32,8 +32,7 @@ use tidenet_core::time::Instant;
 
 use direction::Direction;
 
-/// The link clock: 125 MHz, so one cycle is 8 ns.
-pub const CYCLE_NS: u64 = 8;
+pub use tidenet_core::ringbuffer::CYCLE_NS;
 
 /// Faults injected on top of those that timing causes. Rates are fractions
 /// from 0 to 1.
