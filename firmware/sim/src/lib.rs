@@ -13,10 +13,9 @@ use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use sha2::{Digest, Sha256};
 use tidenet_core::addr::{self, HardwareId};
-use tidenet_core::ringbuffer::Aligner;
 use tidenet_core::{Error, Stats, StreamId, Transport};
 use tidenet_ringbuffer::link::Mailbox;
-use tidenet_ringbuffer::model::{ConfigError, Injected, Link, LinkConfig, Port, Side, CYCLE_NS};
+use tidenet_ringbuffer::model::{self, ConfigError, Injected, Link, LinkConfig, CYCLE_NS};
 use tidenet_ringbuffer::{Resources, TcpIp};
 
 /// The TCP port the demo's receiver listens on.
@@ -162,20 +161,9 @@ pub fn transfer(
     let link = RefCell::new(Link::new(&config.link, &mut memory).map_err(TransferError::Config)?);
     let now = || link.borrow().instant();
 
-    let (ta, ra) = Port::pair(&link, Side::A);
-    let (tb, rb) = Port::pair(&link, Side::B);
-    let (mut align_a, mut align_b) = (Aligner::new(ta, ra), Aligner::new(tb, rb));
-    let mut polls = 0;
-    while !(align_a.poll() & align_b.poll()) {
-        polls += 1;
-        if polls > ALIGN_POLLS {
-            return Err(TransferError::AlignmentFailed);
-        }
-    }
+    let (ring_a, ring_b) =
+        model::align(&link, ALIGN_POLLS).ok_or(TransferError::AlignmentFailed)?;
     let align_cycles = link.borrow().cycles();
-    let (Ok(ring_a), Ok(ring_b)) = (align_a.finish(), align_b.finish()) else {
-        return Err(TransferError::AlignmentFailed);
-    };
 
     let (id_a, id_b) = (sim_id(1), sim_id(2));
     let mailbox_a = Mailbox::new(ring_a, addr::host_part(id_a.link_local()));

@@ -5,10 +5,9 @@ use core::cell::RefCell;
 use core::net::{IpAddr, Ipv4Addr};
 
 use tidenet_core::addr::{self, HardwareId};
-use tidenet_core::ringbuffer::Aligner;
 use tidenet_core::{Error, StreamId, StreamState, Transport};
 use tidenet_ringbuffer::link::Mailbox;
-use tidenet_ringbuffer::model::{Link, LinkConfig, Port, Side};
+use tidenet_ringbuffer::model::{align, Link, LinkConfig, Port, Side};
 use tidenet_ringbuffer::{Resources, TcpIp};
 
 fn id(n: u8) -> HardwareId {
@@ -26,13 +25,7 @@ fn with_pair(
     let config = LinkConfig::default();
     let mut memory = vec![0; config.memory_words()];
     let link = RefCell::new(Link::new(&config, &mut memory).unwrap());
-    let (ta, ra) = Port::pair(&link, Side::A);
-    let (tb, rb) = Port::pair(&link, Side::B);
-    let (mut x, mut y) = (Aligner::new(ta, ra), Aligner::new(tb, rb));
-    while !(x.poll() & y.poll()) {}
-    let (Ok(ra), Ok(rb)) = (x.finish(), y.finish()) else {
-        panic!("not aligned")
-    };
+    let (ra, rb) = align(&link, 10_000).expect("the link did not align");
     let mut res_a = Box::new(Resources::<4096>::new());
     let mut res_b = Box::new(Resources::<4096>::new());
     let now = || link.borrow().instant();

@@ -12,38 +12,16 @@ use std::collections::hash_map::{Entry, HashMap};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use smoltcp::phy::{Device, RxToken};
-use tidenet_core::ringbuffer::{AlignedRingbuffer, Aligner};
 use tidenet_core::Stats;
 use tidenet_ringbuffer::frame::{self, Drop, Header, HEADER, PAYLOAD, VERSION};
 use tidenet_ringbuffer::link::Mailbox;
-use tidenet_ringbuffer::model::{Link, LinkConfig, Port, Rx, Side, Tx};
-
-type Ring<'l, 'm> = AlignedRingbuffer<Tx<'l, 'm>, Rx<'l, 'm>>;
+use tidenet_ringbuffer::model::{align, Aligned as Ring, Link, LinkConfig};
 
 const DEPTH: usize = 16;
 const LATENCY: usize = 3;
 /// The largest packet a depth-16 mailbox holds: 112 bytes.
 const MTU: usize = frame::mtu_for_depth(DEPTH);
 const MAX_WORDS: usize = MTU / 8;
-
-/// Aligns both ends of `link`; returns side A's and side B's aligned ends.
-fn align<'l, 'm>(link: &'l RefCell<Link<'m>>) -> (Ring<'l, 'm>, Ring<'l, 'm>) {
-    let (ta, ra) = Port::pair(link, Side::A);
-    let (tb, rb) = Port::pair(link, Side::B);
-    let mut a = Aligner::new(ta, ra);
-    let mut b = Aligner::new(tb, rb);
-    for _ in 0..10_000 {
-        let done_a = a.poll();
-        let done_b = b.poll();
-        if done_a && done_b {
-            let (Ok(a), Ok(b)) = (a.finish(), b.finish()) else {
-                unreachable!("both ends reported aligned")
-            };
-            return (a, b);
-        }
-    }
-    panic!("the link did not align");
-}
 
 fn config(bus_cycles: u64, seed: u64) -> LinkConfig {
     LinkConfig {
@@ -230,7 +208,7 @@ fn tear(bus_cycles: u64, seed: u64, looks: u64) -> Tally {
     let config = config(bus_cycles, seed);
     let mut memory = vec![0u64; config.memory_words()];
     let link = RefCell::new(Link::new(&config, &mut memory).unwrap());
-    let (sender, mut receiver) = align(&link);
+    let (sender, mut receiver) = align(&link, 10_000).expect("the link did not align");
     let mut sender = Sender::new(sender, seed ^ 0x5e4d);
     let mut turns = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x7245);
     let mut tally = Tally::default();
@@ -348,7 +326,7 @@ fn a_mailbox_fed_random_words_never_panics_and_counts_every_new_header_once() {
     let config = config(8, 0xfeed);
     let mut memory = vec![0u64; config.memory_words()];
     let link = RefCell::new(Link::new(&config, &mut memory).unwrap());
-    let (mut peer, ring) = align(&link);
+    let (mut peer, ring) = align(&link, 10_000).expect("the link did not align");
     let mut mailbox = Mailbox::new(ring, 0x0b0b);
     assert_eq!(mailbox.mtu(), MTU);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(0xfeed);

@@ -27,7 +27,7 @@ use core::fmt;
 
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use tidenet_core::ringbuffer::{ReceiveRingbuffer, TransmitRingbuffer};
+use tidenet_core::ringbuffer::{AlignedRingbuffer, Aligner, ReceiveRingbuffer, TransmitRingbuffer};
 use tidenet_core::time::Instant;
 
 use direction::Direction;
@@ -359,6 +359,28 @@ impl ReceiveRingbuffer for Rx<'_, '_> {
     fn set_clear_at_count(&mut self, count: usize) {
         self.0.register(|dir| dir.set_clear_at_count(count));
     }
+}
+
+/// One node's end of a modelled link, once aligned.
+pub type Aligned<'l, 'm> = AlignedRingbuffer<Tx<'l, 'm>, Rx<'l, 'm>>;
+
+/// Runs the alignment protocol on both ends of `link`, one step each in
+/// turn as two CPUs would; returns side A's and side B's aligned ends, or
+/// `None` if it did not finish within `max_polls` steps of each.
+pub fn align<'l, 'm>(
+    link: &'l RefCell<Link<'m>>,
+    max_polls: usize,
+) -> Option<(Aligned<'l, 'm>, Aligned<'l, 'm>)> {
+    let (ta, ra) = Port::pair(link, Side::A);
+    let (tb, rb) = Port::pair(link, Side::B);
+    let (mut a, mut b) = (Aligner::new(ta, ra), Aligner::new(tb, rb));
+    for _ in 0..max_polls {
+        // `&`, not `&&`: both ends take their step every round.
+        if a.poll() & b.poll() {
+            return Some((a.finish().ok()?, b.finish().ok()?));
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -1,34 +1,9 @@
 use core::cell::RefCell;
 
-use tidenet_core::ringbuffer::{AlignedRingbuffer, Aligner};
-
 use super::*;
 
 extern crate std;
 use std::vec;
-
-/// Aligns both ends of `link`, stepping each in turn; returns the two aligned
-/// ends, or `None` if alignment did not finish in `max_polls`.
-fn align<'l, 'm>(
-    link: &'l RefCell<Link<'m>>,
-    max_polls: usize,
-) -> Option<(
-    AlignedRingbuffer<Tx<'l, 'm>, Rx<'l, 'm>>,
-    AlignedRingbuffer<Tx<'l, 'm>, Rx<'l, 'm>>,
-)> {
-    let (ta, ra) = Port::pair(link, Side::A);
-    let (tb, rb) = Port::pair(link, Side::B);
-    let mut a = Aligner::new(ta, ra);
-    let mut b = Aligner::new(tb, rb);
-    for _ in 0..max_polls {
-        let done_a = a.poll();
-        let done_b = b.poll();
-        if done_a && done_b {
-            return Some((a.finish().ok()?, b.finish().ok()?));
-        }
-    }
-    None
-}
 
 fn link_with(config: LinkConfig) -> (LinkConfig, vec::Vec<u64>) {
     let words = config.memory_words();
