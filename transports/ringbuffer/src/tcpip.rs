@@ -137,10 +137,16 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
             let (Some(rx), Some(tx)) = (rx_bufs.next(), tx_bufs.next()) else {
                 unreachable!()
             };
-            set.add(tcp::Socket::new(
+            let mut socket = tcp::Socket::new(
                 tcp::SocketBuffer::new(&mut rx[..]),
                 tcp::SocketBuffer::new(&mut tx[..]),
-            ))
+            );
+            // Send at once and acknowledge at once: the link moves one frame
+            // at a time, so holding data back only adds idle passes. Set once
+            // here because a socket keeps both across close and reuse.
+            socket.set_nagle_enabled(false);
+            socket.set_ack_delay(None);
+            set.add(socket)
         });
         let mut udp = udp::Socket::new(
             udp::PacketBuffer::new(&mut udp_rx_meta[..], &mut udp_rx[..]),
@@ -340,8 +346,6 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
         let local_port = self.ephemeral_port();
         let cx = self.iface.context();
         let socket = self.sockets.get_mut::<tcp::Socket>(self.tcp[i]);
-        socket.set_nagle_enabled(false);
-        socket.set_ack_delay(None);
         socket
             .connect(cx, IpEndpoint::new(remote, port), local_port)
             .map_err(|_| Error::PortInUse(local_port))?;
@@ -357,10 +361,9 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
             return Err(Error::PortInUse(port));
         }
         let i = self.free_slot()?;
-        let socket = self.socket(i);
-        socket.set_nagle_enabled(false);
-        socket.set_ack_delay(None);
-        socket.listen(port).map_err(|_| Error::PortInUse(port))?;
+        self.socket(i)
+            .listen(port)
+            .map_err(|_| Error::PortInUse(port))?;
         self.slots[i] = Slot::Listening(port);
         // Cannot fail: a listener holds a slot, and there are as many ports as slots.
         let _ = self.listening.push(port);
