@@ -4,11 +4,15 @@
 use core::fmt;
 use core::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 /// Everything a [`crate::Transport`] operation can fail with.
 ///
 /// The `Display` text is what the shell prints after `error: `; it starts with
-/// a stable kebab-case kind so scripts can match on it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// a stable kebab-case kind so scripts can match on it. Errors also travel in
+/// [`crate::proto::Response::Error`], so new variants go at the end: the
+/// variant's position is its number on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Error {
     /// The link has not come up yet, so no peer is known.
@@ -46,7 +50,36 @@ pub enum Error {
     /// The peer did not answer in time.
     Timeout,
     /// This transport does not implement the operation (yet).
-    Unsupported(&'static str),
+    Unsupported,
+    /// A request speaks a protocol version this node does not.
+    UnsupportedVersion {
+        /// The version the request carried.
+        got: u8,
+        /// The version this node speaks.
+        supported: u8,
+    },
+    /// A frame decoded from COBS but not as a request.
+    MalformedRequest,
+    /// A peer's reply to a remote request did not decode.
+    MalformedReply,
+    /// A binary frame is longer than the node's frame buffer.
+    FrameTooLong {
+        /// The longest frame the node takes.
+        max: usize,
+    },
+    /// A binary frame stopped before its closing zero byte.
+    IncompleteFrame,
+    /// A request arrived while another was still running.
+    Busy,
+    /// No link has this index.
+    UnknownLink(u8),
+    /// Every listening slot of the node is taken.
+    TooManyListeners {
+        /// How many ports the node listens on at once.
+        max: usize,
+    },
+    /// The request cannot be run on a peer through `remote`.
+    NotRemotable,
 }
 
 impl fmt::Display for Error {
@@ -75,7 +108,37 @@ impl fmt::Display for Error {
             ),
             Error::WouldBlock => write!(f, "would-block: the transmit queue is full; poll and retry"),
             Error::Timeout => write!(f, "timeout: the peer did not answer in time; check the link with 'stats'"),
-            Error::Unsupported(what) => write!(f, "unsupported: this stack cannot {what} yet"),
+            Error::Unsupported => {
+                write!(f, "unsupported: this stack does not implement that yet (see 'status' for the stack)")
+            }
+            Error::UnsupportedVersion { got, supported } => write!(
+                f,
+                "unsupported-version: the request speaks protocol v{got} but this node speaks v{supported}; use a client of v{supported}"
+            ),
+            Error::MalformedRequest => write!(
+                f,
+                "malformed-request: the frame is not a valid request; check the client encodes postcard requests of this protocol version"
+            ),
+            Error::MalformedReply => write!(
+                f,
+                "malformed-reply: the peer's reply did not decode; check both nodes run the same firmware"
+            ),
+            Error::FrameTooLong { max } => {
+                write!(f, "frame-too-long: a binary frame exceeded {max} bytes; send shorter requests")
+            }
+            Error::IncompleteFrame => write!(
+                f,
+                "incomplete-frame: a binary frame stopped before its closing zero byte; resend it whole"
+            ),
+            Error::Busy => write!(f, "busy: another request is still running; wait for its reply"),
+            Error::UnknownLink(n) => write!(f, "unknown-link: there is no link {n} (see 'links')"),
+            Error::TooManyListeners { max } => {
+                write!(f, "too-many-listeners: the node listens on {max} ports at most; close one first")
+            }
+            Error::NotRemotable => write!(
+                f,
+                "not-remotable: ping and remote cannot run on a peer; run them on the peer's own shell"
+            ),
         }
     }
 }

@@ -9,6 +9,8 @@
 //!   tools speak only this trait, so swapping the stack underneath is one line.
 //! - [`ringbuffer`]: the bittide ringbuffer hardware traits, the alignment
 //!   protocol as a state machine, and [`ringbuffer::AlignedRingbuffer`].
+//! - [`proto`]: the shell protocol's requests and responses (postcard), and
+//!   [`node::Node`], the one place they are executed against a transport.
 //! - [`Error`], [`Stats`], [`addr`] and [`time`].
 //!
 //! It is `#![no_std]` and allocation-free, and it knows no network stack:
@@ -16,8 +18,13 @@
 #![no_std]
 #![deny(missing_docs)]
 
+#[cfg(test)]
+extern crate std;
+
 pub mod addr;
 mod error;
+pub mod node;
+pub mod proto;
 pub mod ringbuffer;
 mod stats;
 pub mod time;

@@ -16,7 +16,7 @@ macro_rules! stats {
         /// Link counters count *frames*, the unit the link layer handles; stack
         /// counters count segments, datagrams and stream bytes. A transport
         /// that has no such layer leaves its counters at zero.
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         pub struct Stats {
             $($(#[doc = $doc])* pub $name: u64,)*
         }

@@ -11,7 +11,7 @@ use crate::{Error, Stats};
 pub struct StreamId(pub u8);
 
 /// Where a stream is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StreamState {
     /// Opening: the handshake has not finished.
     Connecting,
@@ -82,6 +82,9 @@ pub trait Transport {
     fn send_datagram(&mut self, peer: IpAddr, data: &[u8]) -> Result<(), Error>;
 
     /// Takes one received control datagram into `buf`, with its sender.
+    ///
+    /// A datagram longer than `buf` is dropped and reported as
+    /// [`Error::MessageTooLarge`], so it cannot block the ones behind it.
     fn recv_datagram(&mut self, buf: &mut [u8]) -> Result<Option<(IpAddr, usize)>, Error>;
 
     /// Sends a ping stamped with `now`; the round trip appears in

@@ -18,6 +18,8 @@ use tidenet_ringbuffer::link::Mailbox;
 use tidenet_ringbuffer::model::{self, ConfigError, Injected, Link, LinkConfig, CYCLE_NS};
 use tidenet_ringbuffer::{Resources, TcpIp};
 
+pub mod nodes;
+
 /// The TCP port the demo's receiver listens on.
 pub const DEMO_PORT: u16 = 7000;
 /// Bytes per stream per direction in the demo's transports.
@@ -111,6 +113,8 @@ pub enum TransferError {
     AlignmentFailed,
     /// The transport refused an operation.
     Transport(Error),
+    /// The host failed to set up a simulated node's UART or thread.
+    Io(std::io::Error),
     /// No byte arrived for `stall_cycles`.
     Stalled {
         /// Bytes that had arrived.
@@ -128,6 +132,7 @@ impl fmt::Display for TransferError {
                 write!(f, "alignment-failed: the link did not align in {ALIGN_POLLS} polls")
             }
             TransferError::Transport(e) => write!(f, "{e}"),
+            TransferError::Io(e) => write!(f, "io: {e}"),
             TransferError::Stalled { received, at_cycles } => write!(
                 f,
                 "stalled: no data arrived for a virtual second; {received} bytes had arrived at cycle {at_cycles} (see the stats)"

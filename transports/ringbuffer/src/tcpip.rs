@@ -463,8 +463,12 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
             return Ok(None);
         };
         if data.len() > buf.len() {
+            // Dropped rather than left at the head, where it would block
+            // every datagram behind it.
+            let size = data.len();
+            let _ = socket.recv();
             return Err(Error::MessageTooLarge {
-                size: data.len(),
+                size,
                 max: buf.len(),
             });
         }

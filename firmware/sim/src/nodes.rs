@@ -1,0 +1,238 @@
+//! Two simulated nodes on one modelled link, each running the shell on a UART.
+//!
+//! A node here is what the firmware is on hardware: a [`Node`] on the TCP/IP
+//! transport, and a [`Shell`] on a byte UART. The UART is one end of a Unix
+//! socket pair; the other end is handed out, so a person (`tidenet shell`), a
+//! test or a script talks to a simulated node exactly as it would to a serial
+//! port, with [`tidenet_shell::client`] or anything else.
+//!
+//! The nodes run on their own thread in virtual time: it moves as the CPUs
+//! touch the ringbuffers and, when both nodes are idle, jumps ahead to the
+//! next timer, so timeouts pass without burning the host's CPU.
+
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
+use std::time::Duration as WallDuration;
+
+use tidenet_core::addr;
+use tidenet_core::node::Node;
+use tidenet_core::time::Duration;
+use tidenet_ringbuffer::link::Mailbox;
+use tidenet_ringbuffer::model::{self, Link, LinkConfig, CYCLE_NS};
+use tidenet_ringbuffer::{Resources, TcpIp};
+use tidenet_shell::Shell;
+
+use crate::{sim_id, TransferError, ALIGN_POLLS, STREAM_BUFFER};
+
+/// How far virtual time jumps at most while both nodes are idle.
+const IDLE_STEP: Duration = Duration::from_millis(1);
+/// How long the thread sleeps when both nodes are idle.
+const IDLE_SLEEP: WallDuration = WallDuration::from_micros(100);
+/// The read timeout of the UART ends handed out, so that clients can give up.
+const CLIENT_READ_TIMEOUT: WallDuration = WallDuration::from_millis(20);
+
+/// Two running nodes. Dropping this stops them.
+pub struct Nodes {
+    uarts: [UnixStream; 2],
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Nodes {
+    /// Aligns a link with `config`, brings both nodes up and starts their
+    /// shells. Returns once both prompts are out.
+    pub fn spawn(config: LinkConfig) -> Result<Nodes, TransferError> {
+        let (host_a, uart_a) = UnixStream::pair().map_err(TransferError::Io)?;
+        let (host_b, uart_b) = UnixStream::pair().map_err(TransferError::Io)?;
+        for host in [&host_a, &host_b] {
+            host.set_read_timeout(Some(CLIENT_READ_TIMEOUT))
+                .map_err(TransferError::Io)?;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = {
+            let stop = stop.clone();
+            thread::Builder::new()
+                .name("tidenet-nodes".into())
+                .spawn(move || run(config, [uart_a, uart_b], &stop, &ready_tx))
+                .map_err(TransferError::Io)?
+        };
+        let nodes = Nodes {
+            uarts: [host_a, host_b],
+            stop,
+            thread: Some(thread),
+        };
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(nodes),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(TransferError::Io(io::Error::other(
+                "the node thread died while starting",
+            ))),
+        }
+    }
+
+    /// A handle on node `n`'s UART (0 is A, 1 is B), with a short read
+    /// timeout. Every handle reads from the same stream.
+    pub fn uart(&self, n: usize) -> io::Result<UnixStream> {
+        match self.uarts.get(n) {
+            Some(uart) => uart.try_clone(),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "there are two nodes: 0 and 1",
+            )),
+        }
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The node side of a UART: a non-blocking socket end.
+struct Uart {
+    stream: UnixStream,
+    next: Option<u8>,
+}
+
+impl embedded_io::ErrorType for Uart {
+    type Error = io::Error;
+}
+
+impl embedded_io::ReadReady for Uart {
+    fn read_ready(&mut self) -> io::Result<bool> {
+        if self.next.is_none() {
+            let mut byte = [0u8];
+            match self.stream.read(&mut byte) {
+                Ok(1) => self.next = Some(byte[0]),
+                // The other end hung up; nothing will come.
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.next.is_some())
+    }
+}
+
+impl embedded_io::Read for Uart {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match (self.next.take(), buf.first_mut()) {
+            (Some(byte), Some(slot)) => {
+                *slot = byte;
+                Ok(1)
+            }
+            (next, _) => {
+                self.next = next;
+                Ok(0)
+            }
+        }
+    }
+}
+
+impl embedded_io::Write for Uart {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // A UART blocks while its FIFO is full; so does this, while the
+        // reader lags.
+        loop {
+            match self.stream.write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(IDLE_SLEEP),
+                result => return result,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn run(
+    config: LinkConfig,
+    uarts: [UnixStream; 2],
+    stop: &AtomicBool,
+    ready: &mpsc::Sender<Result<(), TransferError>>,
+) {
+    let fail = |e| {
+        let _ = ready.send(Err(e));
+    };
+    let mut memory = vec![0u64; config.memory_words()];
+    let link = match Link::new(&config, &mut memory) {
+        Ok(link) => RefCell::new(link),
+        Err(e) => return fail(TransferError::Config(e)),
+    };
+    let Some((ring_a, ring_b)) = model::align(&link, ALIGN_POLLS) else {
+        return fail(TransferError::AlignmentFailed);
+    };
+    let now = || link.borrow().instant();
+    let (id_a, id_b) = (sim_id(1), sim_id(2));
+    let mut res_a = Box::new(Resources::<STREAM_BUFFER>::new());
+    let mut res_b = Box::new(Resources::<STREAM_BUFFER>::new());
+    let mut node_a = Node::new(TcpIp::new(
+        Mailbox::new(ring_a, addr::host_part(id_a.link_local())),
+        id_a,
+        &mut res_a,
+        now(),
+    ));
+    let mut node_b = Node::new(TcpIp::new(
+        Mailbox::new(ring_b, addr::host_part(id_b.link_local())),
+        id_b,
+        &mut res_b,
+        now(),
+    ));
+    let [uart_a, uart_b] = uarts;
+    let mut shells = Vec::new();
+    for stream in [uart_a, uart_b] {
+        if let Err(e) = stream.set_nonblocking(true) {
+            return fail(TransferError::Io(e));
+        }
+        shells.push(Box::new(tidenet_shell::Resources::new(Uart {
+            stream,
+            next: None,
+        })));
+    }
+    let [res_sa, res_sb] = &mut shells[..] else {
+        return fail(TransferError::Io(io::Error::other("two shells expected")));
+    };
+    let (mut shell_a, mut shell_b) = match (Shell::new(res_sa), Shell::new(res_sb)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return fail(TransferError::Io(e)),
+    };
+    let _ = ready.send(Ok(()));
+
+    while !stop.load(Ordering::Relaxed) {
+        let now = now();
+        let mut active = node_a.poll(now);
+        active |= node_b.poll(now);
+        // A UART error means the other end hung up: the node runs on, as a
+        // board does with nobody at its serial port.
+        active |= shell_a.poll(&mut node_a, now).unwrap_or(false);
+        active |= shell_b.poll(&mut node_b, now).unwrap_or(false);
+        if active {
+            continue;
+        }
+        let next = [
+            node_a.poll_at(now),
+            node_b.poll_at(now),
+            shell_a.poll_at(),
+            shell_b.poll_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if next.is_some_and(|t| t <= now) {
+            continue; // A timer is due: poll again at once.
+        }
+        let target = next.map_or(now + IDLE_STEP, |t| t.min(now + IDLE_STEP));
+        link.borrow_mut().advance_to(target.as_nanos() / CYCLE_NS);
+        thread::sleep(IDLE_SLEEP);
+    }
+}

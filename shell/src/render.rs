@@ -1,0 +1,78 @@
+//! Responses as plain, greppable text.
+//!
+//! Every reply ends with exactly one line that starts with `ok` or `error: `,
+//! so a script reads lines until it sees one. Rows before it are `key=value`
+//! pairs separated by spaces; a `data=` value, which may hold spaces, is
+//! always last on its line.
+
+use core::fmt::{self, Write};
+
+use tidenet_core::proto::Response;
+use tidenet_core::StreamState;
+
+/// Writes `response` as lines, each ending in `\n`.
+pub fn render(response: &Response<'_>, out: &mut impl Write) -> fmt::Result {
+    match response {
+        Response::Done => writeln!(out, "ok"),
+        Response::Opened { stream } => writeln!(out, "ok stream={stream}"),
+        Response::Sent { len } => writeln!(out, "ok sent={len}"),
+        Response::Data { data } => {
+            write!(out, "ok len={} data=", data.len())?;
+            write_data(data, out)?;
+            writeln!(out)
+        }
+        Response::Status(status) => {
+            writeln!(out, "version={}", status.version)?;
+            writeln!(out, "stack={}", status.stack)?;
+            writeln!(out, "addr={}", status.addr)?;
+            for port in &status.listening {
+                writeln!(out, "listening={port}")?;
+            }
+            for s in &status.streams {
+                let state = match s.state {
+                    StreamState::Connecting => "connecting",
+                    StreamState::Established => "established",
+                    StreamState::Closing => "closing",
+                    StreamState::Closed => "closed",
+                };
+                let origin = if s.accepted { "accepted" } else { "opened" };
+                writeln!(
+                    out,
+                    "stream={} state={state} port={} origin={origin}",
+                    s.id, s.port
+                )?;
+            }
+            writeln!(out, "ok")
+        }
+        Response::Links(links) => {
+            for link in links {
+                write!(out, "link={} local={} ", link.index, link.local)?;
+                match link.peer {
+                    Some(peer) => writeln!(out, "peer={peer} state=up")?,
+                    None => writeln!(out, "peer=none state=down")?,
+                }
+            }
+            writeln!(out, "ok")
+        }
+        Response::Stats(stats) => {
+            for field in stats.fields() {
+                writeln!(out, "{}={}", field.name, field.value)?;
+            }
+            writeln!(out, "ok")
+        }
+        Response::Pong { peer, rtt_ns } => writeln!(out, "ok peer={peer} rtt_ns={rtt_ns}"),
+        Response::Error(e) => writeln!(out, "error: {e}"),
+    }
+}
+
+/// Printable ASCII as it is; anything else as `hex:..`, the form `send` takes,
+/// so what `recv` prints can be sent back unchanged.
+fn write_data(data: &[u8], out: &mut impl Write) -> fmt::Result {
+    let printable = data.iter().all(|b| (0x20..0x7f).contains(b));
+    if printable && !data.starts_with(b"hex:") {
+        // Printable ASCII is UTF-8.
+        return out.write_str(core::str::from_utf8(data).unwrap_or_default());
+    }
+    out.write_str("hex:")?;
+    data.iter().try_for_each(|b| write!(out, "{b:02x}"))
+}

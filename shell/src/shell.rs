@@ -1,0 +1,341 @@
+//! The shell on one UART: typed lines and binary frames, one request at a time.
+
+use core::cell::RefCell;
+use core::fmt::Write as _;
+
+use embedded_cli::cli::{Cli, CliBuilder};
+use embedded_cli::command::RawCommand;
+use embedded_io::{Read, ReadReady, Write};
+use tidenet_core::node::Node;
+use tidenet_core::proto::{self, Header, Response, MAX_MESSAGE};
+use tidenet_core::time::Instant;
+use tidenet_core::{Error, Transport};
+
+use crate::command::{self, Commands, Fault};
+use crate::frame::{Framed, Framer};
+use crate::port::{Lines, Port, Tx};
+use crate::render::render;
+
+/// The longest typed line, in bytes.
+pub const LINE_MAX: usize = 256;
+/// Bytes of command history.
+pub const HISTORY: usize = 256;
+/// The longest binary frame: a whole message after COBS, which adds one byte
+/// in 254, plus one.
+pub const FRAME_MAX: usize = MAX_MESSAGE + MAX_MESSAGE / 254 + 1;
+/// What the shell prints when it waits for a line.
+pub const PROMPT: &str = "> ";
+
+/// Memory for one [`Shell`], kept by the caller (static, or on the stack) so
+/// the shell allocates nothing; like smoltcp's socket storage.
+pub struct Resources<U> {
+    port: RefCell<Port<U>>,
+    line: [u8; LINE_MAX],
+    history: [u8; HISTORY],
+    frame: [u8; FRAME_MAX],
+    message: [u8; MAX_MESSAGE],
+    data: [u8; LINE_MAX / 2],
+    inner: [u8; MAX_MESSAGE],
+}
+
+impl<U> Resources<U> {
+    /// Resources for a shell on `uart`.
+    pub const fn new(uart: U) -> Self {
+        Resources {
+            port: RefCell::new(Port {
+                uart,
+                muted: false,
+                written: 0,
+            }),
+            line: [0; LINE_MAX],
+            history: [0; HISTORY],
+            frame: [0; FRAME_MAX],
+            message: [0; MAX_MESSAGE],
+            data: [0; LINE_MAX / 2],
+            inner: [0; MAX_MESSAGE],
+        }
+    }
+}
+
+/// Where the reply to the running request goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Text,
+    Binary,
+}
+
+/// Tells keys the editor echoes from the parts of escape sequences, so that a
+/// key it did not echo shows the line is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Keys {
+    #[default]
+    Plain,
+    Escape,
+    Sequence,
+}
+
+impl Keys {
+    /// Whether `byte` is a key the editor echoes when the line has room.
+    fn echoes(&mut self, byte: u8) -> bool {
+        let printable = (0x20..0x7f).contains(&byte);
+        match *self {
+            Keys::Sequence => {
+                if (0x40..=0x7e).contains(&byte) {
+                    *self = Keys::Plain;
+                }
+                false
+            }
+            Keys::Escape if byte == b'[' => {
+                *self = Keys::Sequence;
+                false
+            }
+            Keys::Escape => {
+                *self = Keys::Plain;
+                printable
+            }
+            Keys::Plain if byte == 0x1b => {
+                *self = Keys::Escape;
+                false
+            }
+            Keys::Plain => printable,
+        }
+    }
+}
+
+/// The node's shell on one UART. See the crate docs.
+pub struct Shell<'a, U: Write> {
+    cli: Cli<Tx<'a, U>, U::Error, &'a mut [u8], &'a mut [u8]>,
+    port: &'a RefCell<Port<U>>,
+    framer: Framer<'a>,
+    message: &'a mut [u8],
+    data: &'a mut [u8],
+    inner: &'a mut [u8],
+    /// The request the node is running, if any; no input is read meanwhile.
+    waiting: Option<Mode>,
+    tag: u16,
+    keys: Keys,
+    /// The line being typed no longer fits.
+    overflow: bool,
+}
+
+impl<'a, U: Read + ReadReady + Write> Shell<'a, U> {
+    /// A shell on the UART in `resources`; prints the first prompt.
+    pub fn new(resources: &'a mut Resources<U>) -> Result<Self, U::Error> {
+        let Resources {
+            port,
+            line,
+            history,
+            frame,
+            message,
+            data,
+            inner,
+        } = resources;
+        let port = &*port;
+        let cli = CliBuilder::default()
+            .writer(Tx(port))
+            .command_buffer(&mut line[..])
+            .history_buffer(&mut history[..])
+            .prompt(PROMPT)
+            .build()?;
+        Ok(Shell {
+            cli,
+            port,
+            framer: Framer::new(frame),
+            message,
+            data,
+            inner,
+            waiting: None,
+            tag: 0,
+            keys: Keys::Plain,
+            overflow: false,
+        })
+    }
+
+    /// Reads what the UART has, hands complete requests to `node`, and writes
+    /// replies. While a request runs, input waits in the UART. Returns whether
+    /// anything happened.
+    pub fn poll<T: Transport>(
+        &mut self,
+        node: &mut Node<T>,
+        now: Instant,
+    ) -> Result<bool, U::Error> {
+        let mut active = false;
+        if let Some(mode) = self.waiting {
+            let Some(reply) = node.take_reply() else {
+                return Ok(false);
+            };
+            self.waiting = None;
+            self.deliver(mode, reply)?;
+            active = true;
+        }
+        if let Some(e) = self.framer.expire(now) {
+            self.write_error_frame(e)?;
+            active = true;
+        }
+        while self.waiting.is_none() {
+            let Some(byte) = self.read_byte()? else {
+                break;
+            };
+            active = true;
+            match self.framer.push(byte, now) {
+                Framed::Text(byte) => self.on_key(byte, node, now)?,
+                Framed::Pending => {}
+                Framed::Frame(len) => {
+                    let Some(message) = self.framer.buf().get(..len) else {
+                        continue;
+                    };
+                    match node.request(message, now) {
+                        Ok(()) => self.waiting = Some(Mode::Binary),
+                        Err(e) => self.write_error_frame(e)?,
+                    }
+                }
+                Framed::Bad(e) => self.write_error_frame(e)?,
+            }
+            if let Some(mode) = self.waiting {
+                if let Some(reply) = node.take_reply() {
+                    self.waiting = None;
+                    self.deliver(mode, reply)?;
+                }
+            }
+        }
+        Ok(active)
+    }
+
+    /// When [`poll`](Shell::poll) must run next at the latest: when a half
+    /// frame times out. Input and replies come sooner.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.framer.expires_at()
+    }
+
+    fn read_byte(&mut self) -> Result<Option<u8>, U::Error> {
+        let Ok(mut port) = self.port.try_borrow_mut() else {
+            return Ok(None);
+        };
+        if !port.uart.read_ready()? {
+            return Ok(None);
+        }
+        let mut byte = [0u8];
+        Ok((port.uart.read(&mut byte)? == 1).then_some(byte[0]))
+    }
+
+    /// Feeds one typed byte to the line editor, running the line on Enter.
+    fn on_key<T: Transport>(
+        &mut self,
+        byte: u8,
+        node: &mut Node<T>,
+        now: Instant,
+    ) -> Result<(), U::Error> {
+        let echoes = self.keys.echoes(byte);
+        let written = self.port.borrow().written;
+        let overflow = self.overflow;
+        let mut ran = false;
+        let (port, data, inner, message) = (
+            self.port,
+            &mut *self.data,
+            &mut *self.inner,
+            &mut *self.message,
+        );
+        let (waiting, tag) = (&mut self.waiting, &mut self.tag);
+        self.cli.process_byte::<Commands<'_>, _>(
+            byte,
+            &mut RawCommand::processor(|cli, raw| {
+                ran = true;
+                let out = cli.writer();
+                if overflow {
+                    let _ = writeln!(out, "error: {}", Fault::LineTooLong { max: LINE_MAX });
+                    return Ok(());
+                }
+                let request = match command::parse(raw, data, inner) {
+                    Ok(request) => request,
+                    Err(fault) => {
+                        let _ = writeln!(out, "error: {fault}");
+                        return Ok(());
+                    }
+                };
+                *tag = tag.wrapping_add(1);
+                let started = proto::encode(Header::new(*tag), &request, message)
+                    .and_then(|len| node.request(&message[..len], now));
+                if let Err(e) = started {
+                    let _ = writeln!(out, "error: {e}");
+                    return Ok(());
+                }
+                match node.take_reply() {
+                    Some(reply) => {
+                        let _ = render_reply(reply, out);
+                    }
+                    None => {
+                        // The reply comes in a later poll, which prints the
+                        // prompt after it; the editor's prompt now would be
+                        // printed above the reply.
+                        *waiting = Some(Mode::Text);
+                        port.borrow_mut().muted = true;
+                    }
+                }
+                Ok(())
+            }),
+        )?;
+        self.port.borrow_mut().muted = false;
+        if echoes && self.port.borrow().written == written {
+            self.overflow = true;
+        }
+        if byte == b'\r' || byte == b'\n' {
+            if self.overflow && !ran {
+                // A full line of spaces runs no command; say so all the same.
+                self.cli.write(|w| {
+                    let _ = writeln!(w, "error: {}", Fault::LineTooLong { max: LINE_MAX });
+                    Ok(())
+                })?;
+            }
+            self.overflow = false;
+        }
+        Ok(())
+    }
+
+    /// Writes the reply to the request that was running.
+    fn deliver(&mut self, mode: Mode, reply: &[u8]) -> Result<(), U::Error> {
+        match mode {
+            Mode::Binary => self.write_frame(reply),
+            Mode::Text => {
+                let mut port = self.port.borrow_mut();
+                let mut lines = Lines {
+                    uart: &mut port.uart,
+                    error: None,
+                };
+                let _ = render_reply(reply, &mut lines).and_then(|()| lines.write_str(PROMPT));
+                match lines.error {
+                    Some(e) => Err(e),
+                    None => port.uart.flush(),
+                }
+            }
+        }
+    }
+
+    /// Answers a frame that could not be used, under tag 0.
+    fn write_error_frame(&mut self, e: Error) -> Result<(), U::Error> {
+        let len = proto::encode(Header::new(0), &Response::Error(e), self.message).unwrap_or(0);
+        let (message, port) = (&self.message[..len], self.port);
+        write_cobs(&mut port.borrow_mut().uart, message, self.framer.buf())
+    }
+
+    fn write_frame(&mut self, message: &[u8]) -> Result<(), U::Error> {
+        write_cobs(&mut self.port.borrow_mut().uart, message, self.framer.buf())
+    }
+}
+
+/// Writes `message` as `0x00 <COBS> 0x00`, encoding it in `scratch`.
+fn write_cobs<U: Write>(uart: &mut U, message: &[u8], scratch: &mut [u8]) -> Result<(), U::Error> {
+    // A message fits FRAME_MAX by construction; a failure writes an empty frame,
+    // which the client reads as malformed rather than waiting forever.
+    let len = cobs::try_encode(message, scratch).unwrap_or(0);
+    uart.write_all(&[0])?;
+    uart.write_all(&scratch[..len])?;
+    uart.write_all(&[0])?;
+    uart.flush()
+}
+
+fn render_reply(reply: &[u8], out: &mut impl core::fmt::Write) -> core::fmt::Result {
+    match proto::decode_response(reply) {
+        Ok((_, response)) => render(&response, out),
+        Err(e) => writeln!(out, "error: {e}"),
+    }
+}
