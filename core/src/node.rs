@@ -182,6 +182,12 @@ impl<T: Transport> Node<T> {
     /// anything happened.
     pub fn poll(&mut self, now: Instant) -> bool {
         let mut active = self.transport.poll(now);
+        // Forget streams the transport has freed before it hands their ids out
+        // again.
+        let transport = &self.transport;
+        self.book
+            .streams
+            .retain(|s| transport.state(StreamId(s.id)).is_ok());
         for &port in &self.book.listening {
             while let Ok(Some(id)) = self.transport.accept(port) {
                 active = true;
@@ -229,10 +235,6 @@ impl<T: Transport> Node<T> {
             }
             _ => {}
         }
-        let transport = &self.transport;
-        self.book
-            .streams
-            .retain(|s| transport.state(StreamId(s.id)).is_ok());
         active
     }
 
@@ -404,6 +406,9 @@ fn run<'s, T: Transport>(
         }
         Request::Connect { peer, port } => {
             let id = transport.connect(resolve(transport, peer)?, port)?;
+            // The transport may hand out the id of a stream freed since the
+            // last poll.
+            book.streams.retain(|s| s.id != id.0);
             let info = StreamInfo {
                 id: id.0,
                 state: StreamState::Connecting,
@@ -454,3 +459,6 @@ fn run<'s, T: Transport>(
         Request::Ping { .. } | Request::Remote { .. } => return Err(Error::NotRemotable),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,17 +14,15 @@ use tidenet_core::Error;
 pub const DEFAULT_PORT: u16 = 7000;
 
 /// The commands, as embedded-cli parses them and `help` lists them. The doc
-/// comments are the help text.
+/// comments are the help text. Keep them in alphabetical order: embedded-cli's
+/// tab completion assumes it.
 #[derive(Command)]
 pub(crate) enum Commands<'a> {
-    /// Show this node's address, stack, listening ports and streams
-    Status,
-
-    /// List the links and the peer at the far end of each
-    Links,
-
-    /// The same as links
-    Peers,
+    /// Close a stream
+    Close {
+        /// A stream id
+        conn: u8,
+    },
 
     /// Open a stream; prints its id
     Connect {
@@ -35,32 +33,17 @@ pub(crate) enum Commands<'a> {
         port: Option<u16>,
     },
 
+    /// List the links and the peer at the far end of each
+    Links,
+
     /// Accept streams on a port; they appear in 'status'
     Listen {
         /// The port, 1 to 65535
         port: u16,
     },
 
-    /// Queue text, or bytes written hex:0a1b.., on a stream
-    Send {
-        /// A stream id from 'connect' or 'status'
-        conn: u8,
-
-        /// The data; quote text with spaces
-        data: &'a str,
-    },
-
-    /// Show the bytes a stream has received (does not wait)
-    Recv {
-        /// A stream id
-        conn: u8,
-    },
-
-    /// Close a stream
-    Close {
-        /// A stream id
-        conn: u8,
-    },
+    /// The same as links
+    Peers,
 
     /// Measure the round trip to a peer
     Ping {
@@ -68,10 +51,10 @@ pub(crate) enum Commands<'a> {
         peer: &'a str,
     },
 
-    /// Show the transport's counters; 'stats reset' zeroes them
-    Stats {
-        /// 'reset' to zero the counters
-        reset: Option<&'a str>,
+    /// Show the bytes a stream has received (does not wait)
+    Recv {
+        /// A stream id
+        conn: u8,
     },
 
     /// Run a command on the peer node and show its reply: remote 0 stats
@@ -85,6 +68,24 @@ pub(crate) enum Commands<'a> {
         /// The command and its arguments
         command: &'a str,
     },
+
+    /// Queue text, or bytes written hex:0a1b.., on a stream
+    Send {
+        /// A stream id from 'connect' or 'status'
+        conn: u8,
+
+        /// The data; quote text with spaces
+        data: &'a str,
+    },
+
+    /// Show the transport's counters; 'stats reset' zeroes them
+    Stats {
+        /// 'reset' to zero the counters
+        reset: Option<&'a str>,
+    },
+
+    /// Show this node's address, stack, listening ports and streams
+    Status,
 }
 
 /// What was wrong with a typed line. The text follows the shell's
@@ -196,6 +197,12 @@ pub(crate) fn parse<'a>(
 
 fn parse_local<'a>(raw: RawCommand<'a>, data: &'a mut [u8]) -> Result<Request<'a>, Fault<'a>> {
     let command = raw.name();
+    // The derive ignores arguments to commands that take none; refuse them.
+    let extra = match raw.args().args().next() {
+        Some(Ok(Arg::Value(value))) => Some(Fault::UnexpectedArgument { command, value }),
+        _ => None,
+    };
+    let no_arguments = |request| extra.map_or(Ok(request), Err);
     let parsed = Commands::parse(raw).map_err(|e| match e {
         ParseError::UnknownCommand => Fault::UnknownCommand(command),
         ParseError::MissingRequiredArgument { name } => Fault::MissingArgument { command, name },
@@ -215,8 +222,8 @@ fn parse_local<'a>(raw: RawCommand<'a>, data: &'a mut [u8]) -> Result<Request<'a
         },
     })?;
     Ok(match parsed {
-        Commands::Status => Request::Status,
-        Commands::Links | Commands::Peers => Request::Links,
+        Commands::Status => no_arguments(Request::Status)?,
+        Commands::Links | Commands::Peers => no_arguments(Request::Links)?,
         Commands::Connect { peer, port } => Request::Connect {
             peer: parse_peer(command, peer)?,
             port: nonzero_port(port.unwrap_or(DEFAULT_PORT))?,

@@ -64,41 +64,84 @@ enum Mode {
     Binary,
 }
 
-/// Tells keys the editor echoes from the parts of escape sequences, so that a
-/// key it did not echo shows the line is full.
+/// Follows the line editor's input decoding (escape sequences, UTF-8) to tell
+/// which bytes it echoes when the line has room: if one of those is not
+/// echoed, the line is full. Mirrors embedded-cli 0.2.1's `InputGenerator`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Keys {
+struct Keys {
+    escape: Escape,
+    /// UTF-8 continuation bytes still to come.
+    utf8: u8,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Escape {
     #[default]
-    Plain,
-    Escape,
+    None,
+    /// After ESC.
+    Started,
+    /// Inside `ESC [ ...`, until a byte from 0x40 to 0x7e.
     Sequence,
 }
 
 impl Keys {
-    /// Whether `byte` is a key the editor echoes when the line has room.
+    /// Whether the editor echoes `byte` when the line has room.
     fn echoes(&mut self, byte: u8) -> bool {
-        let printable = (0x20..0x7f).contains(&byte);
-        match *self {
-            Keys::Sequence => {
-                if (0x40..=0x7e).contains(&byte) {
-                    *self = Keys::Plain;
+        match (self.escape, byte) {
+            (Escape::Sequence, b) => {
+                if (0x40..=0x7e).contains(&b) {
+                    self.escape = Escape::None;
                 }
                 false
             }
-            Keys::Escape if byte == b'[' => {
-                *self = Keys::Sequence;
+            (Escape::Started, b'[') => {
+                self.escape = Escape::Sequence;
                 false
             }
-            Keys::Escape => {
-                *self = Keys::Plain;
-                printable
-            }
-            Keys::Plain if byte == 0x1b => {
-                *self = Keys::Escape;
+            (_, 0x1b) => {
+                self.escape = Escape::Started;
                 false
             }
-            Keys::Plain => printable,
+            (_, b) => {
+                self.escape = Escape::None;
+                self.completes_char(b)
+            }
         }
+    }
+
+    /// Whether `byte` completes a character, as the editor's UTF-8 decoder
+    /// sees it; control bytes are not characters.
+    fn completes_char(&mut self, byte: u8) -> bool {
+        match byte {
+            0x00..=0x1f => false,
+            0x20..=0x7f => {
+                self.utf8 = 0;
+                true
+            }
+            0xc0..=0xdf => {
+                self.utf8 = 1;
+                false
+            }
+            0xe0..=0xef => {
+                self.utf8 = 2;
+                false
+            }
+            0xf0..=0xf7 => {
+                self.utf8 = 3;
+                false
+            }
+            0x80..=0xbf if self.utf8 > 0 => {
+                self.utf8 -= 1;
+                self.utf8 == 0
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the editor is inside an escape sequence, where it would take
+    /// Enter as one of the sequence's bytes.
+    fn in_sequence(&self) -> bool {
+        self.escape == Escape::Sequence
     }
 }
 
@@ -146,7 +189,7 @@ impl<'a, U: Read + ReadReady + Write> Shell<'a, U> {
             inner,
             waiting: None,
             tag: 0,
-            keys: Keys::Plain,
+            keys: Keys::default(),
             overflow: false,
         })
     }
@@ -225,6 +268,12 @@ impl<'a, U: Read + ReadReady + Write> Shell<'a, U> {
         node: &mut Node<T>,
         now: Instant,
     ) -> Result<(), U::Error> {
+        let enter = byte == b'\r' || byte == b'\n';
+        if enter && self.keys.in_sequence() {
+            // Line noise left a sequence open; end it with a final byte the
+            // editor ignores, so that Enter still runs the line.
+            self.on_key(b'~', node, now)?;
+        }
         let echoes = self.keys.echoes(byte);
         let written = self.port.borrow().written;
         let overflow = self.overflow;
@@ -278,7 +327,7 @@ impl<'a, U: Read + ReadReady + Write> Shell<'a, U> {
         if echoes && self.port.borrow().written == written {
             self.overflow = true;
         }
-        if byte == b'\r' || byte == b'\n' {
+        if enter {
             if self.overflow && !ran {
                 // A full line of spaces runs no command; say so all the same.
                 self.cli.write(|w| {

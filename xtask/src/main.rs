@@ -67,7 +67,10 @@ const TEST: &[Step] = &[
     Step::cargo("check formatting (cargo fmt --check)", &["fmt", "--all", "--", "--check"]),
     Step::cargo(
         "build the no_std crates for riscv32imc (no std, no alloc)",
-        &["build", "-p", "tidenet-core", "-p", "tidenet-ringbuffer", "--target", RISCV_TARGET],
+        &[
+            "build", "-p", "tidenet-core", "-p", "tidenet-ringbuffer", "-p", "tidenet-shell",
+            "--target", RISCV_TARGET,
+        ],
     ),
     Step::cargo("run every test (cargo test --workspace)", &["test", "--workspace"]),
     Step::cargo(

@@ -21,6 +21,7 @@ use std::time::Duration as WallDuration;
 use tidenet_core::addr;
 use tidenet_core::node::Node;
 use tidenet_core::time::Duration;
+use tidenet_core::Transport;
 use tidenet_ringbuffer::link::Mailbox;
 use tidenet_ringbuffer::model::{self, Link, LinkConfig, CYCLE_NS};
 use tidenet_ringbuffer::{Resources, TcpIp};
@@ -44,7 +45,7 @@ pub struct Nodes {
 
 impl Nodes {
     /// Aligns a link with `config`, brings both nodes up and starts their
-    /// shells. Returns once both prompts are out.
+    /// shells. Returns once both prompts are out and each node knows its peer.
     pub fn spawn(config: LinkConfig) -> Result<Nodes, TransferError> {
         let (host_a, uart_a) = UnixStream::pair().map_err(TransferError::Io)?;
         let (host_b, uart_b) = UnixStream::pair().map_err(TransferError::Io)?;
@@ -206,6 +207,16 @@ fn run(
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return fail(TransferError::Io(e)),
     };
+    // Hand the nodes over with the link up, as a board is after boot, so the
+    // first `connect` does not meet `link-down`.
+    let up_by = now() + Duration::from_secs(1);
+    while node_a.transport().peer().is_none() || node_b.transport().peer().is_none() {
+        if now() > up_by {
+            return fail(TransferError::Transport(tidenet_core::Error::LinkDown));
+        }
+        node_a.poll(now());
+        node_b.poll(now());
+    }
     let _ = ready.send(Ok(()));
 
     while !stop.load(Ordering::Relaxed) {

@@ -1,0 +1,885 @@
+//! Scripted sessions against the shells of two simulated nodes on a lossy
+//! modelled link, the way a person or a script drives a board's UART: typed
+//! lines and binary COBS frames, good input and bad.
+//!
+//! Each test pins down behaviour a user relies on: bytes arrive intact and in
+//! order, counters agree with what was sent, every mistake gets exactly one
+//! named error, and no input, however broken, stops the shell or loses an
+//! open stream's data. Links use fixed seeds so a failure reproduces.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use tidenet_core::proto::{self, Header, Peer, Request, Response, MAX_DATA, MAX_MESSAGE, VERSION};
+use tidenet_core::{Error, Stats, StreamState};
+use tidenet_ringbuffer::model::{Faults, LinkConfig};
+use tidenet_shell::client::{Client, Text};
+use tidenet_shell::{FRAME_MAX, LINE_MAX};
+use tidenet_sim::nodes::Nodes;
+
+/// How long a test waits for something the link must do (a handshake, data,
+/// a close) before it fails, in wall time.
+const PATIENCE: Duration = Duration::from_secs(10);
+/// How long to wait between polls of `status` or `recv`.
+const POLL_GAP: Duration = Duration::from_millis(5);
+
+// --- Set-up -----------------------------------------------------------------
+
+/// A link that loses 5% and corrupts 1% of write bursts, seeded.
+fn lossy(seed: u64) -> LinkConfig {
+    LinkConfig {
+        seed,
+        faults: Faults {
+            loss: 0.05,
+            corrupt: 0.01,
+            ..Faults::default()
+        },
+        ..LinkConfig::default()
+    }
+}
+
+fn spawn(seed: u64) -> Nodes {
+    Nodes::spawn(lossy(seed)).unwrap_or_else(|e| panic!("nodes did not start: {e}"))
+}
+
+fn text(nodes: &Nodes, n: usize) -> Text<UnixStream> {
+    Text::new(nodes.uart(n).expect("a UART handle"))
+}
+
+/// Types `line` and returns the reply rows, the last being `ok..`/`error: ..`.
+fn cmd(t: &mut Text<UnixStream>, line: &str) -> Vec<String> {
+    t.command(line)
+        .unwrap_or_else(|e| panic!("`{line}` got no reply: {e}"))
+}
+
+/// Types `line`, asserts it succeeded, and returns the rows before `ok`
+/// followed by the `ok` line itself.
+fn ok(t: &mut Text<UnixStream>, line: &str) -> Vec<String> {
+    let reply = cmd(t, line);
+    let last = reply.last().expect("a reply has a final line");
+    assert!(last.starts_with("ok"), "`{line}` failed: {reply:?}");
+    assert!(
+        reply.iter().all(|r| !r.starts_with("error")),
+        "`{line}`: {reply:?}"
+    );
+    reply
+}
+
+/// Types `line` and asserts that the reply is exactly one error line that
+/// starts with `error: <kind>: `. Returns that line.
+fn err(t: &mut Text<UnixStream>, line: &str, kind: &str) -> String {
+    let reply = cmd(t, line);
+    assert_eq!(
+        reply.len(),
+        1,
+        "`{line}`: expected one error line, got {reply:?}"
+    );
+    let prefix = format!("error: {kind}: ");
+    assert!(
+        reply[0].starts_with(&prefix) && reply[0].len() > prefix.len(),
+        "`{line}`: expected `{prefix}...`, got {reply:?}"
+    );
+    reply[0].clone()
+}
+
+/// The value of `key=` in a row of space-separated `key=value` pairs.
+fn field<'a>(row: &'a str, key: &str) -> Option<&'a str> {
+    row.split(' ')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// A counter from the rows of `stats`.
+fn stat(rows: &[String], name: &str) -> u64 {
+    let mut found = rows.iter().filter_map(|r| {
+        let (k, v) = r.split_once('=')?;
+        (k == name).then(|| v.parse::<u64>().expect("counters are integers"))
+    });
+    let value = found
+        .next()
+        .unwrap_or_else(|| panic!("no {name} in {rows:?}"));
+    assert!(found.next().is_none(), "{name} listed twice in {rows:?}");
+    value
+}
+
+/// Retries `f` every [`POLL_GAP`] until it gives a value; fails after
+/// [`PATIENCE`] with `what`.
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        sleep(POLL_GAP);
+    }
+}
+
+/// The `stream=` row of `id` in a `status` reply, if listed.
+fn stream_row(status: &[String], id: u8) -> Option<String> {
+    status
+        .iter()
+        .find(|r| field(r, "stream") == Some(&id.to_string()))
+        .cloned()
+}
+
+/// Waits until `status` lists `id` as established with this origin.
+fn await_established(t: &mut Text<UnixStream>, id: u8, origin: &str) -> String {
+    let row = eventually(&format!("stream {id} ({origin}) established"), || {
+        let row = stream_row(&ok(t, "status"), id)?;
+        (field(&row, "state") == Some("established")).then_some(row)
+    });
+    assert_eq!(field(&row, "origin"), Some(origin), "{row}");
+    row
+}
+
+/// Waits until `links` shows the peer at the far end of link 0: a node
+/// learns its peer from the link some time after it starts, and `connect`,
+/// `ping` and `remote` answer `link-down` until then. Returns the peer's
+/// address.
+fn await_link_up(t: &mut Text<UnixStream>) -> String {
+    eventually("link 0 up", || {
+        let links = ok(t, "links");
+        assert_eq!(links.len(), 2, "one link: {links:?}");
+        assert_eq!(field(&links[0], "link"), Some("0"), "{links:?}");
+        (field(&links[0], "state") == Some("up"))
+            .then(|| field(&links[0], "peer").map(String::from))?
+    })
+}
+
+/// B listens on `port`, A connects over link 0; waits until both ends are
+/// established. Returns A's and B's stream ids.
+fn open_stream(a: &mut Text<UnixStream>, b: &mut Text<UnixStream>, port: u16) -> (u8, u8) {
+    assert_eq!(ok(b, &format!("listen {port}")), ["ok"]);
+    await_link_up(a);
+    let opened = ok(a, &format!("connect 0 {port}"));
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    let sa: u8 = field(&opened[0], "stream")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("connect printed no stream id: {opened:?}"));
+    let row = await_established(a, sa, "opened");
+    assert_eq!(field(&row, "port"), Some(&*port.to_string()), "{row}");
+    let sb = eventually("B accepts the stream", || {
+        ok(b, "status").iter().find_map(|r| {
+            let ours = field(r, "origin") == Some("accepted")
+                && field(r, "port") == Some(&*port.to_string())
+                && field(r, "state") == Some("established");
+            ours.then(|| field(r, "stream")?.parse().ok())?
+        })
+    });
+    (sa, sb)
+}
+
+/// `data=` of a `recv` reply as bytes: `hex:..` decoded, text as it is.
+fn recv_data(line: &str, stream: u8) -> Vec<u8> {
+    let rest = line
+        .strip_prefix("ok len=")
+        .unwrap_or_else(|| panic!("recv {stream}: {line}"));
+    let (len, data) = rest
+        .split_once(" data=")
+        .unwrap_or_else(|| panic!("recv {stream}: no data= in {line}"));
+    let bytes = match data.strip_prefix("hex:") {
+        Some(hex) => unhex(hex),
+        None => data.as_bytes().to_vec(),
+    };
+    assert_eq!(len.parse::<usize>().ok(), Some(bytes.len()), "{line}");
+    bytes
+}
+
+/// `recv`s on `stream` until `want` bytes have arrived, and no more.
+fn recv_text(t: &mut Text<UnixStream>, stream: u8, want: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    eventually(&format!("{want} bytes on stream {stream}"), || {
+        let reply = ok(t, &format!("recv {stream}"));
+        assert_eq!(reply.len(), 1, "{reply:?}");
+        got.extend(recv_data(&reply[0], stream));
+        assert!(got.len() <= want, "more bytes arrived than were sent");
+        (got.len() == want).then_some(())
+    });
+    got
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
+    assert!(hex.len() % 2 == 0, "odd hex: {hex}");
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digits"))
+        .collect()
+}
+
+/// Text that `send` takes between quotes: printable ASCII without `"` or `\`.
+fn printable(len: usize, salt: u8) -> String {
+    (0..len)
+        .map(|i| {
+            let c = 0x20 + ((i * 7 + usize::from(salt)) % 95) as u8;
+            char::from(if c == b'"' || c == b'\\' { b'_' } else { c })
+        })
+        .collect()
+}
+
+/// A fixed-seed xorshift64 byte stream.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+// --- Raw binary frames ------------------------------------------------------
+
+fn cobs_encode(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0];
+    let (mut code_at, mut code) = (0, 1u8);
+    for &b in data {
+        if b != 0 {
+            out.push(b);
+            code += 1;
+        }
+        if b == 0 || code == 0xff {
+            out[code_at] = code;
+            code_at = out.len();
+            out.push(0);
+            code = 1;
+        }
+    }
+    out[code_at] = code;
+    out
+}
+
+fn cobs_decode(data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        let code = usize::from(data[i]);
+        let end = i + code;
+        if code == 0 || end > data.len() {
+            return None;
+        }
+        out.extend_from_slice(&data[i + 1..end]);
+        i = end;
+        if code < 0xff && i < data.len() {
+            out.push(0);
+        }
+    }
+    Some(out)
+}
+
+/// `message` as a frame on the wire: `0x00 <COBS> 0x00`.
+fn frame(message: &[u8]) -> Vec<u8> {
+    let mut wire = vec![0];
+    wire.extend(cobs_encode(message));
+    wire.push(0);
+    wire
+}
+
+/// An encoded request message.
+fn message(header: Header, request: &Request<'_>) -> Vec<u8> {
+    let mut buf = [0u8; MAX_MESSAGE];
+    let len = proto::encode(header, request, &mut buf).expect("the request fits");
+    buf[..len].to_vec()
+}
+
+/// Splits a UART's output into the text outside frames and the frames, the
+/// way the node writes them: a zero opens a frame and the next one closes it.
+struct Output {
+    stream: UnixStream,
+    in_frame: bool,
+    current: Vec<u8>,
+    /// Whole frames, still COBS-encoded, not yet taken.
+    frames: Vec<Vec<u8>>,
+    text: Vec<u8>,
+}
+
+impl Output {
+    fn new(stream: UnixStream) -> Self {
+        Output {
+            stream,
+            in_frame: false,
+            current: Vec::new(),
+            frames: Vec::new(),
+            text: Vec::new(),
+        }
+    }
+
+    /// Reads what is there; false if nothing came within the read timeout.
+    fn read(&mut self) -> bool {
+        let mut chunk = [0u8; 1024];
+        let n = match self.stream.read(&mut chunk) {
+            Ok(0) => panic!("the node's UART closed"),
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(e) => panic!("UART read failed: {e}"),
+        };
+        for &b in &chunk[..n] {
+            match (self.in_frame, b) {
+                (false, 0) => self.in_frame = true,
+                (false, b) => self.text.push(b),
+                (true, 0) => {
+                    self.frames.push(std::mem::take(&mut self.current));
+                    self.in_frame = false;
+                }
+                (true, b) => self.current.push(b),
+            }
+        }
+        true
+    }
+
+    /// Reads until nothing has come for `quiet`.
+    fn drain(&mut self, quiet: Duration) {
+        let mut last = Instant::now();
+        while last.elapsed() < quiet {
+            if self.read() {
+                last = Instant::now();
+            }
+        }
+    }
+
+    /// Reads until a whole frame has come.
+    fn await_frame(&mut self) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.frames.is_empty() {
+            assert!(Instant::now() < deadline, "no reply frame came");
+            self.read();
+        }
+    }
+
+    /// The next whole frame, COBS-decoded.
+    fn next_message(&mut self) -> Vec<u8> {
+        self.await_frame();
+        let raw = self.frames.remove(0);
+        cobs_decode(&raw)
+            .unwrap_or_else(|| panic!("the node sent a frame that is not COBS: {raw:02x?}"))
+    }
+
+    /// Asserts that the next frame is `want` under `tag`.
+    fn expect(&mut self, tag: u16, want: Response<'_>) {
+        let message = self.next_message();
+        assert_eq!(
+            proto::decode_response(&message),
+            Ok((Header::new(tag), want)),
+            "reply frame {message:02x?}"
+        );
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("UART write");
+    }
+}
+
+/// Sends `request` with `client` and returns its response.
+fn call<'c>(client: &'c mut Client<UnixStream>, request: &Request<'_>) -> Response<'c> {
+    client
+        .call(request)
+        .unwrap_or_else(|e| panic!("{request:?}: {e}"))
+}
+
+fn call_stats(client: &mut Client<UnixStream>) -> Stats {
+    match call(client, &Request::Stats) {
+        Response::Stats(stats) => stats,
+        other => panic!("stats: {other:?}"),
+    }
+}
+
+/// The state of stream `id` in a binary `status`, if it is listed.
+fn call_stream_state(
+    client: &mut Client<UnixStream>,
+    id: u8,
+    accepted: bool,
+) -> Option<StreamState> {
+    match call(client, &Request::Status) {
+        Response::Status(status) => status
+            .streams
+            .iter()
+            .find(|s| s.id == id && s.accepted == accepted)
+            .map(|s| s.state),
+        other => panic!("status: {other:?}"),
+    }
+}
+
+// --- The sessions -------------------------------------------------------------
+
+#[test]
+fn text_session_delivers_text_and_hex_intact_and_in_order_over_a_lossy_link() {
+    let nodes = spawn(11);
+    let (mut a, mut b) = (text(&nodes, 0), text(&nodes, 1));
+
+    let status = ok(&mut a, "status");
+    assert_eq!(status[..2], ["version=1", "stack=tcpip"], "{status:?}");
+    assert!(field(&status[2], "addr").is_some(), "{status:?}");
+    assert_eq!(status.len(), 4, "a fresh node lists no streams: {status:?}");
+
+    let (sa, sb) = open_stream(&mut a, &mut b, 7000);
+
+    let mut sent = Vec::new();
+    let mut send = |t: &mut Text<UnixStream>, arg: String, bytes: &[u8]| {
+        let reply = ok(t, &format!("send {sa} {arg}"));
+        assert_eq!(reply, [format!("ok sent={}", bytes.len())]);
+        sent.extend_from_slice(bytes);
+    };
+    send(&mut a, "\"hello world\"".into(), b"hello world");
+    send(&mut a, "single-word".into(), b"single-word");
+    let long = printable(200, 3);
+    send(&mut a, format!("\"{long}\""), long.as_bytes());
+    // Every byte value, in `hex:` parts that fit a line.
+    let all: Vec<u8> = (0..=255).collect();
+    for part in all.chunks(100) {
+        send(&mut a, format!("hex:{}", hex(part)), part);
+    }
+    // Text that starts like hex, sent as hex, must come back as itself.
+    send(&mut a, format!("hex:{}", hex(b"hex:41")), b"hex:41");
+    let sent = sent;
+    assert!(sent.len() > 400);
+
+    let got = recv_text(&mut b, sb, sent.len());
+    assert_eq!(hex(&got), hex(&sent), "B received other bytes than A sent");
+    // Nothing more is pending.
+    assert_eq!(ok(&mut b, &format!("recv {sb}")), ["ok len=0 data="]);
+
+    let stats_a = ok(&mut a, "stats");
+    let stats_b = ok(&mut b, "stats");
+    assert_eq!(stats_a.len(), 20, "19 counters and ok: {stats_a:?}");
+    assert_eq!(stat(&stats_a, "stream_bytes_tx"), sent.len() as u64);
+    assert_eq!(stat(&stats_b, "stream_bytes_rx"), sent.len() as u64);
+    assert_eq!(stat(&stats_a, "stream_bytes_rx"), 0);
+    assert_eq!(stat(&stats_b, "stream_bytes_tx"), 0);
+    assert!(stat(&stats_a, "tcp_segments_tx") > 0);
+    assert!(stat(&stats_b, "frames_rx") > 0);
+
+    // A closes: A forgets the stream at once; B sees the peer close.
+    assert_eq!(ok(&mut a, &format!("close {sa}")), ["ok"]);
+    assert_eq!(stream_row(&ok(&mut a, "status"), sa), None);
+    err(&mut a, &format!("send {sa} late"), "unknown-stream");
+    eventually("B sees A close", || {
+        let row = stream_row(&ok(&mut b, "status"), sb)?;
+        (field(&row, "state") == Some("closing")).then_some(())
+    });
+    err(&mut b, &format!("recv {sb}"), "stream-closed");
+    assert_eq!(ok(&mut b, &format!("close {sb}")), ["ok"]);
+    let status_b = ok(&mut b, "status");
+    assert_eq!(stream_row(&status_b, sb), None, "{status_b:?}");
+    assert!(
+        status_b.contains(&"listening=7000".to_string()),
+        "{status_b:?}"
+    );
+
+    // `stats reset` zeroes the counters.
+    assert_eq!(ok(&mut a, "stats reset"), ["ok"]);
+    assert_eq!(stat(&ok(&mut a, "stats"), "stream_bytes_tx"), 0);
+}
+
+#[test]
+fn binary_session_delivers_every_byte_value_with_matching_counters() {
+    let nodes = spawn(12);
+    let mut a = Client::new(nodes.uart(0).expect("UART A"));
+    let mut b = Client::new(nodes.uart(1).expect("UART B"));
+    const PORT: u16 = 7200;
+
+    let peer_b = eventually("link 0 up", || match call(&mut a, &Request::Links) {
+        Response::Links(links) => {
+            assert_eq!(links.len(), 1, "{links:?}");
+            links[0].peer
+        }
+        other => panic!("links: {other:?}"),
+    });
+    match call(&mut b, &Request::Status) {
+        Response::Status(status) => assert_eq!(status.addr, peer_b),
+        other => panic!("status: {other:?}"),
+    }
+    assert_eq!(
+        call(&mut b, &Request::Listen { port: PORT }),
+        Response::Done
+    );
+    assert_eq!(
+        call(&mut b, &Request::Listen { port: PORT }),
+        Response::Error(Error::PortInUse(PORT))
+    );
+    assert_eq!(
+        call(&mut a, &Request::Listen { port: 0 }),
+        Response::Error(Error::InvalidPort)
+    );
+    let sa = match call(
+        &mut a,
+        &Request::Connect {
+            peer: Peer::Link(0),
+            port: PORT,
+        },
+    ) {
+        Response::Opened { stream } => stream,
+        other => panic!("connect: {other:?}"),
+    };
+    eventually("A's stream established", || {
+        (call_stream_state(&mut a, sa, false)? == StreamState::Established).then_some(())
+    });
+    let sb = eventually("B accepts", || match call(&mut b, &Request::Status) {
+        Response::Status(s) => s
+            .streams
+            .iter()
+            .find(|s| s.accepted && s.port == PORT && s.state == StreamState::Established)
+            .map(|s| s.id),
+        other => panic!("status: {other:?}"),
+    });
+
+    // Several KiB with every byte value, in full-size and odd-size sends.
+    let blob: Vec<u8> = noise(0x5eed, 3000)
+        .into_iter()
+        .chain(0..=255)
+        .chain([0, 0, 0, 0xff, 0x0d, 0x0a])
+        .collect();
+    let mut sent = 0;
+    for (i, part) in blob.chunks(MAX_DATA).enumerate() {
+        let part = &part[..part.len() - i % 3];
+        let mut rest = part;
+        while !rest.is_empty() {
+            match call(
+                &mut a,
+                &Request::Send {
+                    stream: sa,
+                    data: rest,
+                },
+            ) {
+                Response::Sent { len } => {
+                    assert!(len > 0 && usize::from(len) <= rest.len(), "sent {len}");
+                    rest = &rest[usize::from(len)..];
+                }
+                other => panic!("send: {other:?}"),
+            }
+        }
+        sent += part.len();
+    }
+    let expected: Vec<u8> = blob
+        .chunks(MAX_DATA)
+        .enumerate()
+        .flat_map(|(i, part)| part[..part.len() - i % 3].to_vec())
+        .collect();
+    assert_eq!(sent, expected.len());
+
+    let mut got = Vec::new();
+    eventually("all bytes at B", || {
+        match call(
+            &mut b,
+            &Request::Recv {
+                stream: sb,
+                max: MAX_DATA as u16,
+            },
+        ) {
+            Response::Data { data } => {
+                assert!(data.len() <= MAX_DATA);
+                got.extend_from_slice(data);
+            }
+            other => panic!("recv: {other:?}"),
+        }
+        assert!(got.len() <= sent, "more bytes arrived than were sent");
+        (got.len() == sent).then_some(())
+    });
+    assert!(got == expected, "B received other bytes than A sent");
+
+    let (stats_a, stats_b) = (call_stats(&mut a), call_stats(&mut b));
+    assert_eq!(stats_a.stream_bytes_tx, sent as u64);
+    assert_eq!(stats_b.stream_bytes_rx, sent as u64);
+    assert_eq!((stats_a.stream_bytes_rx, stats_b.stream_bytes_tx), (0, 0));
+    assert!(stats_a.tcp_segments_tx > 0 && stats_b.frames_rx > 0);
+
+    // A small `max` takes no more than asked for.
+    assert_eq!(
+        call(
+            &mut a,
+            &Request::Send {
+                stream: sa,
+                data: b"abcdef"
+            }
+        ),
+        Response::Sent { len: 6 }
+    );
+    let mut tail = Vec::new();
+    eventually("the tail at B", || {
+        match call(&mut b, &Request::Recv { stream: sb, max: 4 }) {
+            Response::Data { data } => {
+                assert!(data.len() <= 4, "recv max 4 gave {}", data.len());
+                tail.extend_from_slice(data);
+            }
+            other => panic!("recv: {other:?}"),
+        }
+        (tail.len() == 6).then_some(())
+    });
+    assert_eq!(tail, b"abcdef");
+
+    assert_eq!(call(&mut a, &Request::Close { stream: sa }), Response::Done);
+    assert_eq!(call_stream_state(&mut a, sa, false), None);
+    assert_eq!(
+        call(&mut a, &Request::Close { stream: sa }),
+        Response::Error(Error::UnknownStream(sa))
+    );
+    eventually("B sees A close", || {
+        (call_stream_state(&mut b, sb, true)? == StreamState::Closing).then_some(())
+    });
+    assert_eq!(
+        call(
+            &mut b,
+            &Request::Recv {
+                stream: sb,
+                max: 16
+            }
+        ),
+        Response::Error(Error::StreamClosed(sb))
+    );
+    assert_eq!(call(&mut b, &Request::Close { stream: sb }), Response::Done);
+    assert_eq!(call_stream_state(&mut b, sb, true), None);
+}
+
+#[test]
+fn remote_runs_on_the_peer_and_refuses_what_it_cannot_run() {
+    let nodes = spawn(13);
+    let (mut a, mut b) = (text(&nodes, 0), text(&nodes, 1));
+
+    let peer = await_link_up(&mut a);
+    let status_a = ok(&mut a, "status");
+    let status_b = ok(&mut b, "status");
+    assert_eq!(status_b[2], format!("addr={peer}"), "links names B");
+    let remote = ok(&mut a, "remote 0 status");
+    assert_eq!(remote, status_b, "remote status is B's own status");
+    assert_ne!(remote, status_a);
+    let addr_b = field(&status_b[2], "addr").expect("B's addr").to_string();
+    assert_eq!(remote[2], format!("addr={addr_b}"));
+
+    // The peer is named by link index or by address, the same node either way.
+    assert_eq!(ok(&mut a, &format!("remote {addr_b} status")), status_b);
+
+    assert_eq!(ok(&mut a, "remote 0 listen 7100"), ["ok"]);
+    let status_b = ok(&mut b, "status");
+    assert!(
+        status_b.contains(&"listening=7100".to_string()),
+        "{status_b:?}"
+    );
+    assert!(!ok(&mut a, "status").contains(&"listening=7100".to_string()));
+    // B's own errors come back named.
+    err(&mut a, "remote 0 listen 7100", "port-in-use");
+
+    // Counters are B's: B's stream_bytes_rx is what `remote 0 stats` says.
+    let remote_stats = ok(&mut a, "remote 0 stats");
+    assert_eq!(remote_stats.len(), 20, "{remote_stats:?}");
+    assert!(
+        stat(&remote_stats, "datagrams_rx") > 0,
+        "B took our requests"
+    );
+
+    err(&mut a, "remote 0 ping 0", "not-remotable");
+    err(&mut a, "remote 0 remote 0 status", "not-remotable");
+    let line = err(&mut a, "remote 169.254.9.9 status", "peer-unreachable");
+    assert!(line.contains("169.254.9.9"), "{line}");
+    err(&mut a, "remote 1 status", "unknown-link");
+    err(&mut a, "remote 0 bogus", "unknown-command");
+    err(&mut a, "remote 0", "missing-argument");
+    err(&mut a, "remote", "missing-argument");
+
+    // The shell still runs remote requests after all of that.
+    assert_eq!(ok(&mut a, "remote 0 status")[2], format!("addr={addr_b}"));
+    let pong = ok(&mut a, "ping 0");
+    assert_eq!(field(&pong[0], "peer"), Some(&*addr_b), "{pong:?}");
+}
+
+#[test]
+fn bad_input_gets_one_named_error_each_and_loses_no_stream_data() {
+    let nodes = spawn(14);
+    let (mut a, mut b) = (text(&nodes, 0), text(&nodes, 1));
+    let (sa, sb) = open_stream(&mut a, &mut b, 7000);
+    let mut sent = b"before".to_vec();
+    assert_eq!(ok(&mut a, &format!("send {sa} before")), ["ok sent=6"]);
+    assert_eq!(
+        ok(&mut a, &format!("send {sa} hex:00ff0d0a")),
+        ["ok sent=4"]
+    );
+    sent.extend([0x00, 0xff, 0x0d, 0x0a]);
+
+    // Typed mistakes.
+    err(&mut a, "bogus 1 2", "unknown-command");
+    err(&mut a, "connect nowhere", "bad-argument");
+    err(&mut a, "connect 0 70000", "bad-argument");
+    err(&mut a, "listen 0", "invalid-port");
+    err(&mut a, "listen", "missing-argument");
+    err(&mut a, &format!("send {sa} hex:zz"), "bad-argument");
+    err(&mut a, &format!("send {sa} hex:abc"), "bad-argument");
+    err(
+        &mut a,
+        &format!("send {sa} two words"),
+        "unexpected-argument",
+    );
+    err(&mut a, "stats bogus", "bad-argument");
+    err(&mut a, "recv 9", "unknown-stream");
+    err(&mut a, "send 300 x", "bad-argument");
+    // Over-long lines, one of them all spaces, each one error.
+    for filler in ["x", " "] {
+        let line = filler.repeat(LINE_MAX + 50);
+        a.stream()
+            .write_all(format!("{line}\r").as_bytes())
+            .expect("UART write");
+        let reply = a
+            .wait_for_line(|l| l.starts_with("ok") || l.starts_with("error"))
+            .expect("a reply to an over-long line");
+        assert!(
+            reply.starts_with("error: line-too-long: ") && reply.contains(&LINE_MAX.to_string()),
+            "{reply}"
+        );
+    }
+    // Each mistake had one error: the next command's reply is its own.
+    assert_eq!(
+        ok(&mut a, "status").first().map(String::as_str),
+        Some("version=1")
+    );
+
+    // Binary mistakes, read frame by frame from a fresh handle.
+    let mut out = Output::new(nodes.uart(0).expect("UART A"));
+    out.drain(Duration::from_millis(60));
+    out.frames.clear();
+
+    // Half a frame, then silence: one error under tag 0 once it times out
+    // (after `FRAME_TIMEOUT` of the nodes' virtual time).
+    out.send(&[0, 0x03, 0x01, 0x02]);
+    out.await_frame();
+    out.drain(Duration::from_millis(60));
+    assert_eq!(out.frames.len(), 1, "one error frame for a half frame");
+    out.expect(0, Response::Error(Error::IncompleteFrame));
+
+    // Not COBS at all: a code byte promising more than the frame holds.
+    out.send(&[0, 0x09, 0x01, 0x00]);
+    out.expect(0, Response::Error(Error::MalformedRequest));
+    // COBS, but not even a header.
+    out.send(&frame(&[VERSION]));
+    out.expect(0, Response::Error(Error::MalformedRequest));
+    // A header, then a body that is not a request: answered under its tag.
+    out.send(&frame(&[VERSION, 42, 0xff, 0xff, 0xff]));
+    out.expect(42, Response::Error(Error::MalformedRequest));
+    out.send(&frame(&[VERSION, 43, 200]));
+    out.expect(43, Response::Error(Error::MalformedRequest));
+    // A request from a newer client: named, under its tag.
+    let newer = Header {
+        version: VERSION + 1,
+        tag: 4242,
+    };
+    out.send(&frame(&message(newer, &Request::Status)));
+    out.expect(
+        4242,
+        Response::Error(Error::UnsupportedVersion {
+            got: VERSION + 1,
+            supported: VERSION,
+        }),
+    );
+    // More than the frame buffer holds: one error, once the frame ends.
+    let mut long = vec![0];
+    long.extend(std::iter::repeat_n(0x01, FRAME_MAX + 100));
+    long.push(0);
+    out.send(&long);
+    out.expect(0, Response::Error(Error::FrameTooLong { max: FRAME_MAX }));
+    // A good request still works, and gets the stream's data through.
+    out.send(&frame(&message(
+        Header::new(7),
+        &Request::Send {
+            stream: sa,
+            data: b"-binary",
+        },
+    )));
+    out.expect(7, Response::Sent { len: 7 });
+    sent.extend_from_slice(b"-binary");
+    out.drain(Duration::from_millis(60));
+    assert!(out.frames.is_empty(), "stray frames: {:?}", out.frames);
+    assert!(
+        !out.text.contains(&b'\n'),
+        "binary mistakes printed text: {:?}",
+        String::from_utf8_lossy(&out.text)
+    );
+
+    // Typed text works again, on a fresh session.
+    let mut a = text(&nodes, 0);
+    let status = ok(&mut a, "status");
+    assert_eq!(status[0], "version=1");
+    let row = stream_row(&status, sa).expect("the stream survived");
+    assert_eq!(field(&row, "state"), Some("established"), "{row}");
+    assert_eq!(
+        ok(&mut a, &format!("send {sa} \"after all that\"")),
+        ["ok sent=14"]
+    );
+    sent.extend_from_slice(b"after all that");
+
+    let got = recv_text(&mut b, sb, sent.len());
+    assert_eq!(hex(&got), hex(&sent), "B received other bytes than A sent");
+    assert_eq!(
+        stat(&ok(&mut a, "stats"), "stream_bytes_tx"),
+        sent.len() as u64
+    );
+    assert_eq!(
+        stat(&ok(&mut b, "stats"), "stream_bytes_rx"),
+        sent.len() as u64
+    );
+}
+
+/// embedded-cli's derive does not check the arguments of a command that takes
+/// none, so `status now` runs `status` instead of saying what is wrong.
+#[test]
+fn commands_without_arguments_refuse_extra_ones() {
+    let nodes = spawn(16);
+    let mut a = text(&nodes, 0);
+    for line in ["status now", "links 0", "peers all", "stats reset now"] {
+        err(&mut a, line, "unexpected-argument");
+    }
+    assert_eq!(ok(&mut a, "status")[0], "version=1");
+}
+
+#[test]
+fn random_bytes_on_the_uart_leave_the_shell_answering() {
+    let nodes = spawn(15);
+    let mut out = Output::new(nodes.uart(0).expect("UART A"));
+    for chunk in noise(0xdead_beef_cafe_f00d, 4096).chunks(512) {
+        out.send(chunk);
+        while out.read() {}
+    }
+    // A zero closes whatever frame the noise left open, or opens one that the
+    // next frame's own leading zero turns into an empty frame; either way the
+    // status request after it is read whole, and the shell is back in text.
+    out.send(&[0]);
+    out.send(&frame(&message(Header::new(0x5a5a), &Request::Status)));
+    let deadline = Instant::now() + PATIENCE;
+    let mut answered = 0;
+    loop {
+        let message = out.next_message();
+        let decoded = proto::decode_response(&message);
+        match decoded {
+            Ok((header, Response::Status(status))) if header.tag == 0x5a5a => {
+                assert_eq!(status.version, VERSION);
+                break;
+            }
+            Ok(_) => answered += 1,
+            Err(e) => panic!("the node sent a frame that is not a response ({e}): {message:02x?}"),
+        }
+        assert!(Instant::now() < deadline, "no reply to the status frame");
+    }
+    assert!(answered > 0, "random frames got no answer");
+    // End whatever line the noise left half typed.
+    out.send(b"\r");
+    out.drain(Duration::from_millis(60));
+    assert!(out.frames.is_empty(), "stray frames: {:?}", out.frames);
+    assert!(!out.in_frame, "the node left a frame open");
+    let mut a = text(&nodes, 0);
+    let status = ok(&mut a, "status");
+    assert_eq!(status[..2], ["version=1", "stack=tcpip"], "{status:?}");
+    let peer = await_link_up(&mut a);
+    let pong = ok(&mut a, "ping 0");
+    assert_eq!(field(&pong[0], "peer"), Some(&*peer), "{pong:?}");
+    let mut b = text(&nodes, 1);
+    assert_eq!(ok(&mut b, "status")[0], "version=1");
+}

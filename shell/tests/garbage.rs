@@ -1,0 +1,606 @@
+//! The shell under line noise: whatever bytes arrive, it does not panic, and a
+//! person (or a script) can get it back with Enter and a command.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr};
+use std::rc::Rc;
+use std::string::String;
+use std::vec::Vec;
+
+use proptest::prelude::*;
+use tidenet_core::node::{Node, TIMEOUT};
+use tidenet_core::proto::{self, Header, Request, Response, MAX_MESSAGE};
+use tidenet_core::time::{Duration, Instant};
+use tidenet_core::{Error, Stats, StreamId, StreamState, Transport};
+use tidenet_shell::{Resources, Shell, FRAME_TIMEOUT, LINE_MAX, PROMPT};
+
+const STACK: &str = "noise-fake";
+
+/// A transport with no link: every request finishes at once, so the shell
+/// never waits.
+struct Fake;
+
+impl Transport for Fake {
+    fn stack(&self) -> &'static str {
+        STACK
+    }
+    fn poll(&mut self, _now: Instant) -> bool {
+        false
+    }
+    fn poll_at(&mut self, _now: Instant) -> Option<Instant> {
+        None
+    }
+    fn local_addr(&self) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(169, 254, 0, 1))
+    }
+    fn peer(&self) -> Option<IpAddr> {
+        None
+    }
+    fn connect(&mut self, _peer: IpAddr, _port: u16) -> Result<StreamId, Error> {
+        Err(Error::Unsupported)
+    }
+    fn listen(&mut self, _port: u16) -> Result<(), Error> {
+        Ok(())
+    }
+    fn accept(&mut self, _port: u16) -> Result<Option<StreamId>, Error> {
+        Ok(None)
+    }
+    fn state(&self, stream: StreamId) -> Result<StreamState, Error> {
+        Err(Error::UnknownStream(stream.0))
+    }
+    fn send(&mut self, stream: StreamId, _data: &[u8]) -> Result<usize, Error> {
+        Err(Error::UnknownStream(stream.0))
+    }
+    fn recv(&mut self, stream: StreamId, _buf: &mut [u8]) -> Result<usize, Error> {
+        Err(Error::UnknownStream(stream.0))
+    }
+    fn close(&mut self, stream: StreamId) -> Result<(), Error> {
+        Err(Error::UnknownStream(stream.0))
+    }
+    fn max_datagram(&self) -> usize {
+        MAX_MESSAGE
+    }
+    fn send_datagram(&mut self, _peer: IpAddr, _data: &[u8]) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn recv_datagram(&mut self, _buf: &mut [u8]) -> Result<Option<(IpAddr, usize)>, Error> {
+        Ok(None)
+    }
+    fn ping(&mut self, _peer: IpAddr, _now: Instant) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn take_rtt(&mut self) -> Option<(IpAddr, Duration)> {
+        None
+    }
+    fn stats(&self) -> Stats {
+        Stats::default()
+    }
+    fn reset_stats(&mut self) {}
+}
+
+/// An in-memory UART; clones share the same wires, so the test keeps one while
+/// the shell owns another.
+#[derive(Clone, Default)]
+struct Uart {
+    input: Rc<RefCell<VecDeque<u8>>>,
+    output: Rc<RefCell<Vec<u8>>>,
+}
+
+impl Uart {
+    fn feed(&self, bytes: &[u8]) {
+        self.input.borrow_mut().extend(bytes.iter().copied());
+    }
+
+    fn take_output(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.output.borrow_mut())
+    }
+}
+
+impl embedded_io::ErrorType for Uart {
+    type Error = Infallible;
+}
+
+impl embedded_io::Read for Uart {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
+        let mut input = self.input.borrow_mut();
+        let mut n = 0;
+        while n < buf.len() {
+            let Some(byte) = input.pop_front() else {
+                break;
+            };
+            buf[n] = byte;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl embedded_io::ReadReady for Uart {
+    fn read_ready(&mut self) -> Result<bool, Infallible> {
+        Ok(!self.input.borrow().is_empty())
+    }
+}
+
+impl embedded_io::Write for Uart {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
+        self.output.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+/// Polls node and shell until the input is used up and nothing runs; a
+/// request that waits gets its timeout's worth of time. Returns the time it
+/// ends at.
+fn settle(
+    shell: &mut Shell<'_, Uart>,
+    node: &mut Node<Fake>,
+    uart: &Uart,
+    mut now: Instant,
+) -> Instant {
+    for _ in 0..10_000 {
+        node.poll(now);
+        let active = shell.poll(node, now).unwrap();
+        if node.is_busy() {
+            now = now + TIMEOUT;
+            continue;
+        }
+        if !active && uart.input.borrow().is_empty() {
+            return now;
+        }
+    }
+    panic!("the shell did not settle");
+}
+
+/// A shell on a fresh UART and node, with the first prompt already read.
+macro_rules! rig {
+    ($uart:ident, $shell:ident, $node:ident) => {
+        let $uart = Uart::default();
+        let mut resources = Resources::new($uart.clone());
+        let mut $shell = Shell::new(&mut resources).unwrap();
+        let mut $node = Node::new(Fake);
+        assert!($uart.take_output().ends_with(PROMPT.as_bytes()));
+    };
+}
+
+/// The printed lines, as a terminal would show them: escape sequences
+/// dropped, a carriage return starting the line over, prompts removed.
+fn lines(output: &[u8]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut bytes = output.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        match b {
+            0x1b if bytes.peek() == Some(&b'[') => {
+                bytes.next();
+                for c in bytes.by_ref() {
+                    if (0x40..=0x7e).contains(&c) {
+                        break;
+                    }
+                }
+            }
+            b'\r' if bytes.peek() != Some(&b'\n') => line.clear(),
+            b'\r' => {}
+            b'\n' => {
+                let mut l = line.as_str();
+                while let Some(rest) = l.strip_prefix(PROMPT) {
+                    l = rest;
+                }
+                lines.push(l.to_owned());
+                line.clear();
+            }
+            b => line.push(char::from(b)),
+        }
+    }
+    lines
+}
+
+/// Types `input` and returns the printed lines that follow.
+fn type_lines(
+    shell: &mut Shell<'_, Uart>,
+    node: &mut Node<Fake>,
+    uart: &Uart,
+    now: Instant,
+    input: &[u8],
+) -> Vec<String> {
+    uart.take_output();
+    uart.feed(input);
+    settle(shell, node, uart, now);
+    lines(&uart.take_output())
+}
+
+fn encode_frame(tag: u16, request: &Request<'_>) -> Vec<u8> {
+    let mut message = [0u8; MAX_MESSAGE];
+    let len = proto::encode(Header::new(tag), request, &mut message).unwrap();
+    let mut frame = std::vec![0u8; cobs::max_encoding_length(len) + 2];
+    let n = cobs::encode(&message[..len], &mut frame[1..]);
+    frame.truncate(n + 2);
+    frame[n + 1] = 0;
+    frame
+}
+
+/// Every `0x00 <COBS> 0x00` frame in `output`, decoded.
+fn frames(output: &[u8]) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let mut parts = output.split(|&b| b == 0);
+    // What precedes the first zero is text; then frames alternate with text.
+    parts.next();
+    while let Some(frame) = parts.next() {
+        if frame.is_empty() {
+            continue;
+        }
+        let mut frame = frame.to_vec();
+        let len = cobs::decode_in_place(&mut frame).expect("the shell's frames are COBS");
+        frame.truncate(len);
+        frames.push(frame);
+        parts.next();
+    }
+    frames
+}
+
+/// Feeds `noise` to a fresh shell and checks it recovers.
+fn recovers_from(noise: &[u8]) -> Result<(), TestCaseError> {
+    rig!(uart, shell, node);
+    uart.feed(noise);
+    let now = settle(
+        &mut shell,
+        &mut node,
+        &uart,
+        Instant::from_micros(1_000_000),
+    );
+    answers_after_noise(&mut shell, &mut node, &uart, now)
+}
+
+/// Lets any half frame the noise left expire, presses Enter to end whatever
+/// line it left, and checks the shell answers a typed `status` and a binary
+/// `Status` request.
+fn answers_after_noise(
+    shell: &mut Shell<'_, Uart>,
+    node: &mut Node<Fake>,
+    uart: &Uart,
+    now: Instant,
+) -> Result<(), TestCaseError> {
+    let now = settle(
+        shell,
+        node,
+        uart,
+        now + FRAME_TIMEOUT + Duration::from_millis(1),
+    );
+    prop_assert_eq!(shell.poll_at(), None, "no half frame is left");
+    uart.feed(b"\r");
+    let now = settle(shell, node, uart, now);
+
+    let status = type_lines(shell, node, uart, now, b"status\r");
+    let stack = std::format!("stack={STACK}");
+    prop_assert!(status.contains(&stack), "no {} in {:?}", stack, status);
+    prop_assert!(status.iter().any(|l| l == "ok"), "no ok in {:?}", status);
+    prop_assert!(
+        !status.iter().any(|l| l.starts_with("error")),
+        "{:?}",
+        status
+    );
+
+    uart.take_output();
+    uart.feed(&encode_frame(7, &Request::Status));
+    settle(shell, node, uart, now);
+    let output = uart.take_output();
+    prop_assert_eq!(
+        output.first(),
+        Some(&0),
+        "a binary reply is a frame: {:02x?}",
+        output
+    );
+    let replies = frames(&output);
+    prop_assert_eq!(replies.len(), 1, "{:02x?}", output);
+    let (header, response) = proto::decode_response(&replies[0]).unwrap();
+    prop_assert_eq!(header.tag, 7);
+    match response {
+        Response::Status(status) => prop_assert_eq!(status.stack, STACK),
+        other => prop_assert!(false, "expected status, got {:?}", other),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn garbage_never_panics_and_enter_then_status_recovers(
+        noise in proptest::collection::vec(any::<u8>(), 0..2048),
+    ) {
+        // That case is its own test below.
+        recovers_from(&noise)?;
+    }
+
+    #[test]
+    fn text_like_garbage_never_panics_and_recovers(
+        // Printable text, line ends, escapes, tabs, backspaces and zeros:
+        // what a confused terminal or a wrong baud rate sends.
+        noise in proptest::collection::vec(
+            prop_oneof![
+                8 => 0x20u8..0x7f,
+                1 => Just(b'\r'),
+                1 => Just(b'\n'),
+                1 => Just(b'\t'),
+                1 => Just(0x08u8),
+                1 => Just(0x1bu8),
+                1 => Just(b'['),
+                1 => Just(0u8),
+            ],
+            0..2048,
+        ),
+    ) {
+        recovers_from(&noise)?;
+    }
+
+    #[test]
+    fn garbage_frames_get_error_frames_and_no_panic(
+        frames_in in proptest::collection::vec(proptest::collection::vec(1u8..=255, 1..700), 1..6),
+    ) {
+        rig!(uart, shell, node);
+        let mut input = Vec::new();
+        for f in &frames_in {
+            input.push(0);
+            input.extend_from_slice(f);
+            input.push(0);
+        }
+        uart.feed(&input);
+        let now = settle(&mut shell, &mut node, &uart, Instant::ZERO);
+        let output = uart.take_output();
+        // One reply frame per frame sent, each a decodable response.
+        let replies = frames(&output);
+        prop_assert_eq!(replies.len(), frames_in.len(), "{:02x?}", output);
+        for reply in &replies {
+            prop_assert!(proto::decode_response(reply).is_ok());
+        }
+        answers_after_noise(&mut shell, &mut node, &uart, now)?;
+    }
+}
+
+#[test]
+fn enter_ends_an_unfinished_escape_sequence() {
+    rig!(uart, shell, node);
+    type_lines(&mut shell, &mut node, &uart, Instant::ZERO, b"\x1b[\r");
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, b"status\r");
+    assert!(out.iter().any(|l| l == "ok"), "{out:?}");
+}
+
+fn error_lines(lines: &[String]) -> Vec<&String> {
+    lines.iter().filter(|l| l.starts_with("error")).collect()
+}
+
+#[test]
+fn an_over_long_line_gives_one_line_too_long_error() {
+    rig!(uart, shell, node);
+    let mut line = std::vec![b'a'; LINE_MAX + 10];
+    line.push(b'\r');
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, &line);
+    let errors = error_lines(&out);
+    assert_eq!(errors.len(), 1, "{out:?}");
+    assert!(errors[0].starts_with("error: line-too-long:"), "{out:?}");
+    assert!(!out.iter().any(|l| l == "ok"), "nothing ran: {out:?}");
+
+    // A line of spaces runs no command but is still too long.
+    let mut line = std::vec![b' '; LINE_MAX + 10];
+    line.push(b'\r');
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, &line);
+    let errors = error_lines(&out);
+    assert_eq!(errors.len(), 1, "{out:?}");
+    assert!(errors[0].starts_with("error: line-too-long:"), "{out:?}");
+
+    // A valid command that overflows is dropped, not run truncated.
+    let mut line = b"listen 7000 ".to_vec();
+    line.extend(std::iter::repeat_n(b' ', LINE_MAX));
+    line.extend_from_slice(b"x\r");
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, &line);
+    let errors = error_lines(&out);
+    assert_eq!(errors.len(), 1, "{out:?}");
+    assert!(errors[0].starts_with("error: line-too-long:"), "{out:?}");
+
+    // The next line is fine again.
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, b"status\r");
+    assert!(out.iter().any(|l| l == "ok"), "{out:?}");
+    assert!(error_lines(&out).is_empty(), "{out:?}");
+}
+
+#[test]
+fn a_line_of_exactly_line_max_bytes_is_not_too_long() {
+    // The editor's buffer holds LINE_MAX bytes; a line that fills it exactly
+    // lost nothing.
+    rig!(uart, shell, node);
+    let mut line = b"status".to_vec();
+    line.resize(LINE_MAX, b' ');
+    line.push(b'\r');
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, &line);
+    assert!(error_lines(&out).is_empty(), "{out:?}");
+    assert!(out.iter().any(|l| l == "ok"), "{out:?}");
+}
+
+#[test]
+fn an_over_long_line_of_non_ascii_text_gives_line_too_long() {
+    rig!(uart, shell, node);
+    // `send 0 ` then 2-byte characters well past the line buffer.
+    let mut line = b"send 0 ".to_vec();
+    for _ in 0..LINE_MAX {
+        line.extend_from_slice("é".as_bytes());
+    }
+    line.push(b'\r');
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, &line);
+    let errors = error_lines(&out);
+    assert_eq!(errors.len(), 1, "{out:?}");
+    assert!(errors[0].starts_with("error: line-too-long:"), "{out:?}");
+}
+
+#[test]
+fn arrow_keys_do_not_count_as_overflow() {
+    rig!(uart, shell, node);
+    let mut input = b"status".to_vec();
+    for _ in 0..300 {
+        input.extend_from_slice(b"\x1b[D");
+    }
+    for _ in 0..300 {
+        input.extend_from_slice(b"\x1b[C");
+    }
+    input.push(b'\r');
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, &input);
+    assert!(error_lines(&out).is_empty(), "{out:?}");
+    assert!(
+        out.iter().any(|l| *l == std::format!("stack={STACK}")),
+        "{out:?}"
+    );
+    assert!(out.iter().any(|l| l == "ok"), "{out:?}");
+}
+
+#[test]
+fn a_double_escape_before_an_arrow_is_not_overflow() {
+    rig!(uart, shell, node);
+    let out = type_lines(
+        &mut shell,
+        &mut node,
+        &uart,
+        Instant::ZERO,
+        b"status\x1b\x1b[D\r",
+    );
+    assert!(error_lines(&out).is_empty(), "{out:?}");
+    assert!(out.iter().any(|l| l == "ok"), "{out:?}");
+}
+
+#[test]
+fn tab_completes_command_names() {
+    rig!(uart, shell, node);
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, b"statu\t\r");
+    assert!(
+        out.iter().any(|l| *l == std::format!("stack={STACK}")),
+        "{out:?}"
+    );
+    assert!(out.iter().any(|l| l == "ok"), "{out:?}");
+    assert!(error_lines(&out).is_empty(), "{out:?}");
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, b"lin\t\r");
+    assert!(out.iter().any(|l| l.starts_with("link=0 ")), "{out:?}");
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, b"stats\t\r");
+    assert!(out.iter().any(|l| l == "frames_tx=0"), "{out:?}");
+    // A completed name takes its arguments after the space tab adds.
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, b"lis\t7000\r");
+    assert_eq!(out.last().map(String::as_str), Some("ok"), "{out:?}");
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, b"status\r");
+    assert!(out.iter().any(|l| l == "listening=7000"), "{out:?}");
+}
+
+#[test]
+fn tab_stops_where_command_names_diverge() {
+    rig!(uart, shell, node);
+    // `sta` starts both `status` and `stats`: tab goes as far as they agree,
+    // so typing `s` after it gives `stats`.
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, b"sta\ts\r");
+    assert!(out.iter().any(|l| l == "frames_tx=0"), "{out:?}");
+    // `re` starts `recv` and `remote`; nothing to complete.
+    let out = type_lines(
+        &mut shell,
+        &mut node,
+        &uart,
+        Instant::ZERO,
+        b"re\tmote 0 stats\r",
+    );
+    assert!(
+        out.iter().any(|l| l.starts_with("error: link-down:")),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn an_argument_to_a_command_that_takes_none_is_unexpected() {
+    rig!(uart, shell, node);
+    for line in [&b"status extra\r"[..], b"links 1\r", b"peers x\r"] {
+        let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, line);
+        assert!(
+            out.iter()
+                .any(|l| l.starts_with("error: unexpected-argument:")),
+            "{out:?}"
+        );
+    }
+}
+
+#[test]
+fn help_lists_every_command() {
+    rig!(uart, shell, node);
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, b"help\r");
+    for name in [
+        "status", "links", "peers", "connect", "listen", "send", "recv", "close", "ping", "stats",
+        "remote",
+    ] {
+        assert!(
+            out.iter()
+                .any(|l| l.split_whitespace().next() == Some(name)),
+            "{name} missing from help: {out:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_half_frame_times_out_to_one_error_frame_and_text_works() {
+    rig!(uart, shell, node);
+    let frame = encode_frame(3, &Request::Status);
+    uart.feed(&frame[..frame.len() / 2]);
+    let now = settle(&mut shell, &mut node, &uart, Instant::ZERO);
+    assert!(uart.take_output().is_empty(), "no reply to half a frame");
+    let at = shell.poll_at().expect("the half frame has a deadline");
+    assert_eq!(at, Instant::ZERO + FRAME_TIMEOUT);
+    settle(
+        &mut shell,
+        &mut node,
+        &uart,
+        Instant::from_nanos(at.as_nanos() - 1),
+    );
+    assert!(uart.take_output().is_empty(), "not yet");
+    settle(&mut shell, &mut node, &uart, at);
+    let replies = frames(&uart.take_output());
+    assert_eq!(replies.len(), 1);
+    let (header, response) = proto::decode_response(&replies[0]).unwrap();
+    assert_eq!(header.tag, 0);
+    assert_eq!(response, Response::Error(Error::IncompleteFrame));
+    let out = type_lines(&mut shell, &mut node, &uart, now, b"status\r");
+    assert!(out.iter().any(|l| l == "ok"), "{out:?}");
+}
+
+#[test]
+fn an_over_long_frame_gives_one_frame_too_long_error() {
+    rig!(uart, shell, node);
+    let mut input = std::vec![0u8];
+    input.extend(std::iter::repeat_n(0x41, tidenet_shell::FRAME_MAX + 100));
+    input.push(0);
+    uart.feed(&input);
+    settle(&mut shell, &mut node, &uart, Instant::ZERO);
+    let replies = frames(&uart.take_output());
+    assert_eq!(replies.len(), 1);
+    let (header, response) = proto::decode_response(&replies[0]).unwrap();
+    assert_eq!(header.tag, 0);
+    assert_eq!(
+        response,
+        Response::Error(Error::FrameTooLong {
+            max: tidenet_shell::FRAME_MAX
+        })
+    );
+}
+
+#[test]
+fn a_frame_that_is_not_a_request_gets_malformed_request_under_its_tag() {
+    rig!(uart, shell, node);
+    // COBS of [VERSION, tag 9, variant 200].
+    let message = [proto::VERSION, 9, 200];
+    let mut frame = std::vec![0u8; 8];
+    let n = cobs::encode(&message, &mut frame[1..]);
+    frame.truncate(n + 2);
+    frame[n + 1] = 0;
+    uart.feed(&frame);
+    settle(&mut shell, &mut node, &uart, Instant::ZERO);
+    let replies = frames(&uart.take_output());
+    assert_eq!(replies.len(), 1);
+    assert_eq!(
+        proto::decode_response(&replies[0]).unwrap(),
+        (Header::new(9), Response::Error(Error::MalformedRequest))
+    );
+}
