@@ -91,7 +91,8 @@ pub trait Transport {
     /// [`take_rtt`](Transport::take_rtt) when the pong arrives.
     fn ping(&mut self, peer: IpAddr, now: Instant) -> Result<(), Error>;
 
-    /// The round-trip time of the latest answered ping, once.
+    /// The round-trip time of the latest ping, once, when its pong arrives.
+    /// Pongs to earlier pings are not reported.
     fn take_rtt(&mut self) -> Option<(IpAddr, Duration)>;
 
     /// Counters since start or the last [`reset_stats`](Transport::reset_stats).

@@ -94,6 +94,8 @@ pub struct TcpIp<'a, T, R> {
     local: Ipv4Addr,
     next_port: u16,
     now: Instant,
+    /// The stamp of the latest ping: only its pong counts.
+    ping_stamp: Option<u64>,
     rtt: Option<(IpAddr, Duration)>,
     counters: Counters,
 }
@@ -167,6 +169,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
             local,
             next_port,
             now,
+            ping_stamp: None,
             rtt: None,
             counters: Counters::default(),
         }
@@ -242,8 +245,12 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
                     self.counters.pings_answered += 1;
                 }
                 _ => {
-                    let rtt = self.now.saturating_since(Instant::from_nanos(stamp));
-                    self.rtt = Some((IpAddr::from(from.addr), rtt));
+                    // A late pong to an earlier ping would report its age,
+                    // not the latest round trip.
+                    if self.ping_stamp == Some(stamp) {
+                        let rtt = self.now.saturating_since(Instant::from_nanos(stamp));
+                        self.rtt = Some((IpAddr::from(from.addr), rtt));
+                    }
                     self.counters.pongs_rx += 1;
                 }
             }
@@ -490,6 +497,8 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
             .send_slice(&ping, IpEndpoint::new(remote, CONTROL_PORT))
             .map_err(|_| Error::WouldBlock)?;
         self.counters.pings_tx += 1;
+        self.ping_stamp = Some(now.as_nanos());
+        self.rtt = None;
         Ok(())
     }
 

@@ -5,6 +5,7 @@ use core::cell::RefCell;
 use core::net::{IpAddr, Ipv4Addr};
 
 use tidenet_core::addr::{self, HardwareId};
+use tidenet_core::time::{Duration, Instant};
 use tidenet_core::{Error, StreamId, StreamState, Transport};
 use tidenet_ringbuffer::link::Mailbox;
 use tidenet_ringbuffer::model::{align, Link, LinkConfig, Port, Side};
@@ -214,6 +215,28 @@ fn pings_are_answered_and_datagrams_arrive() {
             assert_eq!(a.stats().datagrams_rx, 1);
             a.reset_stats();
             assert_eq!(a.stats(), Default::default());
+        });
+    });
+}
+
+#[test]
+fn only_the_latest_pings_pong_gives_the_rtt() {
+    with_pair(|step| {
+        poll_until(step, |a, _| a.peer().is_some());
+        step(&mut |a, _| {
+            let peer = a.peer().unwrap();
+            // The first ping is stamped long ago; its pong would report a
+            // large round trip. The second is stamped in the future, so its
+            // own round trip saturates to zero.
+            a.ping(peer, Instant::ZERO).unwrap();
+            a.ping(peer, Instant::from_nanos(u64::MAX / 2)).unwrap();
+        });
+        poll_until(step, |a, _| a.stats().pongs_rx == 1);
+        step(&mut |a, _| assert_eq!(a.take_rtt(), None, "the first ping's pong is stale"));
+        poll_until(step, |a, _| a.stats().pongs_rx == 2);
+        step(&mut |a, b| {
+            assert_eq!(a.take_rtt(), Some((b.local_addr(), Duration::ZERO)));
+            assert_eq!(a.take_rtt(), None);
         });
     });
 }
