@@ -122,6 +122,11 @@ pub enum Fault<'a> {
         /// The extra argument.
         value: &'a str,
     },
+    /// An option (`-x`, `--name`); no command takes any.
+    UnexpectedOption {
+        /// The command.
+        command: &'a str,
+    },
     /// The node would refuse it; said before it is sent.
     Refused(Error),
 }
@@ -150,6 +155,10 @@ impl fmt::Display for Fault<'_> {
             Fault::UnexpectedArgument { command, value } => write!(
                 f,
                 "unexpected-argument: '{value}' is one too many for '{command}'; quote text with spaces"
+            ),
+            Fault::UnexpectedOption { command } => write!(
+                f,
+                "unexpected-option: '{command}' takes no options; put '--' before text that starts with '-'"
             ),
             Fault::Refused(e) => write!(f, "{e}"),
         }
@@ -200,7 +209,8 @@ fn parse_local<'a>(raw: RawCommand<'a>, data: &'a mut [u8]) -> Result<Request<'a
     // The derive ignores arguments to commands that take none; refuse them.
     let extra = match raw.args().args().next() {
         Some(Ok(Arg::Value(value))) => Some(Fault::UnexpectedArgument { command, value }),
-        _ => None,
+        Some(_) => Some(Fault::UnexpectedOption { command }),
+        None => None,
     };
     let no_arguments = |request| extra.map_or(Ok(request), Err);
     let parsed = Commands::parse(raw).map_err(|e| match e {
@@ -209,17 +219,14 @@ fn parse_local<'a>(raw: RawCommand<'a>, data: &'a mut [u8]) -> Result<Request<'a
         ParseError::ParseValueError { value, expected } => Fault::BadArgument {
             command,
             value,
-            expected,
+            expected: match expected {
+                "u8" => "a number from 0 to 255",
+                "u16" => "a number from 0 to 65535",
+                other => other,
+            },
         },
-        ParseError::UnexpectedArgument { value }
-        | ParseError::UnexpectedLongOption { name: value } => {
-            Fault::UnexpectedArgument { command, value }
-        }
-        _ => Fault::BadArgument {
-            command,
-            value: "",
-            expected: "an option this command takes (it takes none)",
-        },
+        ParseError::UnexpectedArgument { value } => Fault::UnexpectedArgument { command, value },
+        _ => Fault::UnexpectedOption { command },
     })?;
     Ok(match parsed {
         Commands::Status => no_arguments(Request::Status)?,

@@ -525,6 +525,38 @@ fn an_argument_to_a_command_that_takes_none_is_unexpected() {
 }
 
 #[test]
+fn options_and_out_of_range_numbers_get_named_errors() {
+    rig!(uart, shell, node);
+    for (line, error) in [
+        (
+            &b"status -x\r"[..],
+            "error: unexpected-option: 'status' takes no options",
+        ),
+        (
+            b"stats -x\r",
+            "error: unexpected-option: 'stats' takes no options",
+        ),
+        (
+            b"listen --port 5\r",
+            "error: unexpected-option: 'listen' takes no options",
+        ),
+        (
+            b"recv 300\r",
+            "error: bad-argument: '300' is not a number from 0 to 255",
+        ),
+        (
+            b"listen 70000\r",
+            "error: bad-argument: '70000' is not a number from 0 to 65535",
+        ),
+    ] {
+        let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, line);
+        let errors = error_lines(&out);
+        assert_eq!(errors.len(), 1, "{out:?}");
+        assert!(errors[0].starts_with(error), "{out:?}");
+    }
+}
+
+#[test]
 fn help_lists_every_command() {
     rig!(uart, shell, node);
     let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, b"help\r");
