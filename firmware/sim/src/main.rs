@@ -1,9 +1,13 @@
-//! `tidenet`: the host tool. Today it runs the reliability demo on the
-//! modelled ringbuffer link.
+//! `tidenet`: the host tool. It runs the reliability demo and the benchmarks
+//! on the modelled ringbuffer link, and opens an interactive shell on a
+//! simulated node.
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+mod session;
+mod tty;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tidenet_ringbuffer::frame::{mtu_for_depth, MAX_MTU};
 use tidenet_ringbuffer::model::{Faults, LinkConfig};
@@ -34,13 +38,26 @@ enum Command {
         #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..))]
         bytes: u64,
     },
+    /// An interactive shell on simulated node A, whose link runs to simulated
+    /// node B. Typed bytes go to the node's UART and its output comes back.
+    /// On a terminal, Ctrl-C or Ctrl-D exits; when stdin is not a terminal,
+    /// the shell exits once the input has ended and the node has gone quiet.
+    /// With --pty, each node gets a pseudo-terminal to attach to instead.
+    Shell(ShellArgs),
 }
 
-#[derive(clap::Args)]
+#[derive(Args)]
 struct DemoArgs {
     /// Bytes to transfer.
     #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     bytes: u64,
+    #[command(flatten)]
+    link: LinkArgs,
+}
+
+/// The modelled link between the two simulated nodes.
+#[derive(Args)]
+struct LinkArgs {
     /// Fraction of CPU write bursts lost on the wire, 0 to 1.
     #[arg(long, default_value_t = 0.05, value_parser = fraction)]
     loss: f64,
@@ -68,6 +85,81 @@ struct DemoArgs {
     bus_cycles: u64,
 }
 
+impl LinkArgs {
+    fn config(&self) -> LinkConfig {
+        LinkConfig {
+            depth: self.depth as usize,
+            latency: self.latency as usize,
+            bus_cycles: self.bus_cycles,
+            seed: self.seed,
+            faults: Faults {
+                loss: self.loss,
+                corrupt: self.corrupt,
+                burst: self.burst,
+                burst_passes: self.burst_passes,
+            },
+        }
+    }
+
+    /// One line on the link, for banners.
+    fn describe(&self) -> String {
+        format!(
+            "{}-word ringbuffer, latency {} cycles, bus {} cycles/word, loss {:.1}%, corruption {:.1}%, outages {:.2}%/pass x {} passes, seed {}",
+            self.depth,
+            self.latency,
+            self.bus_cycles,
+            self.loss * 100.0,
+            self.corrupt * 100.0,
+            self.burst * 100.0,
+            self.burst_passes,
+            self.seed
+        )
+    }
+}
+
+#[derive(Args)]
+struct ShellArgs {
+    /// The node to attach to; the other is at the far end of its link 0.
+    #[arg(long, value_enum, default_value_t = NodeName::A)]
+    node: NodeName,
+    /// Instead of stdin and stdout, give each node a pseudo-terminal, print
+    /// their paths and relay until Ctrl-C; attach with screen or picocom.
+    #[arg(long, conflicts_with = "node")]
+    pty: bool,
+    #[command(flatten)]
+    link: LinkArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum NodeName {
+    A,
+    B,
+}
+
+impl NodeName {
+    /// The index [`Nodes::uart`] takes.
+    fn index(self) -> usize {
+        match self {
+            NodeName::A => 0,
+            NodeName::B => 1,
+        }
+    }
+
+    fn upper(self) -> char {
+        match self {
+            NodeName::A => 'A',
+            NodeName::B => 'B',
+        }
+    }
+
+    fn other(self) -> NodeName {
+        match self {
+            NodeName::A => NodeName::B,
+            NodeName::B => NodeName::A,
+        }
+    }
+}
+
 fn fraction(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
@@ -81,6 +173,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Demo(args) => demo(&args),
         Command::Bench { bytes } => bench(bytes),
+        Command::Shell(args) => session::shell(&args),
     }
 }
 
@@ -143,38 +236,28 @@ fn bench(bytes: u64) -> ExitCode {
 }
 
 fn demo(args: &DemoArgs) -> ExitCode {
+    let link = &args.link;
     let config = TransferConfig {
         bytes: args.bytes,
-        link: LinkConfig {
-            depth: args.depth as usize,
-            latency: args.latency as usize,
-            bus_cycles: args.bus_cycles,
-            seed: args.seed,
-            faults: Faults {
-                loss: args.loss,
-                corrupt: args.corrupt,
-                burst: args.burst,
-                burst_passes: args.burst_passes,
-            },
-        },
+        link: link.config(),
         ..TransferConfig::default()
     };
     println!(
         "tidenet demo: {} bytes A -> B over TCP/IP on a {}-word ringbuffer, latency {} cycles, bus {} cycles/word, seed {}",
-        args.bytes, args.depth, args.latency, args.bus_cycles, args.seed
+        args.bytes, link.depth, link.latency, link.bus_cycles, link.seed
     );
     println!(
         "injected faults: loss {:.1}%, corruption {:.1}%, outages {:.2}%/pass x {} passes; plus what the model's timing causes",
-        args.loss * 100.0,
-        args.corrupt * 100.0,
-        args.burst * 100.0,
-        args.burst_passes
+        link.loss * 100.0,
+        link.corrupt * 100.0,
+        link.burst * 100.0,
+        link.burst_passes
     );
     let mtu = mtu_for_depth(config.link.depth);
     if mtu < MAX_MTU {
         println!(
             "note: a {}-word mailbox holds {mtu} bytes, so the MTU shrinks from {MAX_MTU} to {mtu}",
-            args.depth
+            link.depth
         );
     }
 

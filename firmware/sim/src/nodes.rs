@@ -7,8 +7,9 @@
 //! port, with [`tidenet_shell::client`] or anything else.
 //!
 //! The nodes run on their own thread in virtual time: it moves as the CPUs
-//! touch the ringbuffers and, when both nodes are idle, jumps ahead to the
-//! next timer, so timeouts pass without burning the host's CPU.
+//! touch the ringbuffers and, when both nodes are idle, as fast as wall time,
+//! while the thread sleeps; so timeouts take as long as they say without
+//! burning the host's CPU.
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -16,7 +17,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
-use std::time::Duration as WallDuration;
+use std::time::{Duration as WallDuration, Instant as WallInstant};
 
 use tidenet_core::addr;
 use tidenet_core::node::Node;
@@ -29,8 +30,6 @@ use tidenet_shell::Shell;
 
 use crate::{sim_id, TransferError, ALIGN_POLLS, STREAM_BUFFER};
 
-/// How far virtual time jumps at most while both nodes are idle.
-const IDLE_STEP: Duration = Duration::from_millis(1);
 /// How long the thread sleeps when both nodes are idle.
 const IDLE_SLEEP: WallDuration = WallDuration::from_micros(100);
 /// The read timeout of the UART ends handed out, so that clients can give up.
@@ -99,16 +98,18 @@ impl Drop for Nodes {
 }
 
 /// The node side of a UART: a non-blocking socket end.
-struct Uart {
+struct Uart<'s> {
     stream: UnixStream,
     next: Option<u8>,
+    /// Set when the nodes are shutting down: a write stops waiting.
+    stop: &'s AtomicBool,
 }
 
-impl embedded_io::ErrorType for Uart {
+impl embedded_io::ErrorType for Uart<'_> {
     type Error = io::Error;
 }
 
-impl embedded_io::ReadReady for Uart {
+impl embedded_io::ReadReady for Uart<'_> {
     fn read_ready(&mut self) -> io::Result<bool> {
         if self.next.is_none() {
             let mut byte = [0u8];
@@ -124,7 +125,7 @@ impl embedded_io::ReadReady for Uart {
     }
 }
 
-impl embedded_io::Read for Uart {
+impl embedded_io::Read for Uart<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match (self.next.take(), buf.first_mut()) {
             (Some(byte), Some(slot)) => {
@@ -139,13 +140,18 @@ impl embedded_io::Read for Uart {
     }
 }
 
-impl embedded_io::Write for Uart {
+impl embedded_io::Write for Uart<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // A UART blocks while its FIFO is full; so does this, while the
-        // reader lags.
+        // reader lags, until the nodes shut down.
         loop {
             match self.stream.write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(IDLE_SLEEP),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.stop.load(Ordering::Relaxed) {
+                        return Err(io::ErrorKind::BrokenPipe.into());
+                    }
+                    thread::sleep(IDLE_SLEEP);
+                }
                 result => return result,
             }
         }
@@ -198,6 +204,7 @@ fn run(
         shells.push(Box::new(tidenet_shell::Resources::new(Uart {
             stream,
             next: None,
+            stop,
         })));
     }
     let [res_sa, res_sb] = &mut shells[..] else {
@@ -242,8 +249,12 @@ fn run(
         if next.is_some_and(|t| t <= now) {
             continue; // A timer is due: poll again at once.
         }
-        let target = next.map_or(now + IDLE_STEP, |t| t.min(now + IDLE_STEP));
-        link.borrow_mut().advance_to(target.as_nanos() / CYCLE_NS);
+        // Idle: let virtual time pass as fast as wall time does, so the
+        // shell's timeouts mean what they say to a person at the terminal.
+        let slept = WallInstant::now();
         thread::sleep(IDLE_SLEEP);
+        let slept = Duration::from_nanos(slept.elapsed().as_nanos() as u64);
+        let target = next.map_or(now + slept, |t| t.min(now + slept));
+        link.borrow_mut().advance_to(target.as_nanos() / CYCLE_NS);
     }
 }

@@ -238,39 +238,16 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 // --- Raw binary frames ------------------------------------------------------
 
 fn cobs_encode(data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0];
-    let (mut code_at, mut code) = (0, 1u8);
-    for &b in data {
-        if b != 0 {
-            out.push(b);
-            code += 1;
-        }
-        if b == 0 || code == 0xff {
-            out[code_at] = code;
-            code_at = out.len();
-            out.push(0);
-            code = 1;
-        }
-    }
-    out[code_at] = code;
+    let mut out = vec![0; cobs::max_encoding_length(data.len())];
+    let len = cobs::encode(data, &mut out);
+    out.truncate(len);
     out
 }
 
 fn cobs_decode(data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < data.len() {
-        let code = usize::from(data[i]);
-        let end = i + code;
-        if code == 0 || end > data.len() {
-            return None;
-        }
-        out.extend_from_slice(&data[i + 1..end]);
-        i = end;
-        if code < 0xff && i < data.len() {
-            out.push(0);
-        }
-    }
+    let mut out = data.to_vec();
+    let len = cobs::decode_in_place(&mut out).ok()?;
+    out.truncate(len);
     Some(out)
 }
 
