@@ -11,7 +11,7 @@
 //! listening ports and answers peers' remote requests, so a node whose UART
 //! nobody watches still reports its status and stats.
 
-use core::net::IpAddr;
+use core::net::{IpAddr, Ipv4Addr};
 
 use heapless::Vec;
 
@@ -363,9 +363,15 @@ fn respond(buf: &mut [u8], tag: u16, result: Result<Response<'_>, Error>) -> usi
 }
 
 /// The address `peer` stands for on `transport`.
+///
+/// Link 0 before its peer is known stands for the unspecified address, and the
+/// transport says why it cannot reach it: `link-down` from a stack whose link
+/// is not up yet, `unsupported` from one that cannot do the operation at all.
 fn resolve<T: Transport>(transport: &T, peer: Peer) -> Result<IpAddr, Error> {
     match peer {
-        Peer::Link(0) => transport.peer().ok_or(Error::LinkDown),
+        Peer::Link(0) => Ok(transport
+            .peer()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
         Peer::Link(n) => Err(Error::UnknownLink(n)),
         Peer::Addr(addr) => Ok(addr),
     }

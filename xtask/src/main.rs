@@ -68,8 +68,8 @@ const TEST: &[Step] = &[
     Step::cargo(
         "build the no_std crates for riscv32imc (no std, no alloc)",
         &[
-            "build", "-p", "tidenet-core", "-p", "tidenet-ringbuffer", "-p", "tidenet-shell",
-            "--target", RISCV_TARGET,
+            "build", "-p", "tidenet-core", "-p", "tidenet-ringbuffer", "-p", "tidenet-bespoke",
+            "-p", "tidenet-shell", "--target", RISCV_TARGET,
         ],
     ),
     Step::cargo("run every test (cargo test --workspace)", &["test", "--workspace"]),

@@ -43,6 +43,12 @@ struct Fake {
 }
 
 impl Fake {
+    /// Like the TCP/IP transport: nothing reaches a peer before the link
+    /// has named it.
+    fn reach(&self) -> Result<(), Error> {
+        self.peer.map(|_| ()).ok_or(Error::LinkDown)
+    }
+
     fn new(local: IpAddr, peer: Option<IpAddr>) -> Self {
         Fake {
             local,
@@ -106,6 +112,7 @@ impl Transport for Fake {
     }
 
     fn connect(&mut self, _peer: IpAddr, port: u16) -> Result<StreamId, Error> {
+        self.reach()?;
         if port == 0 {
             return Err(Error::InvalidPort);
         }
@@ -159,6 +166,7 @@ impl Transport for Fake {
     }
 
     fn send_datagram(&mut self, peer: IpAddr, data: &[u8]) -> Result<(), Error> {
+        self.reach()?;
         if data.len() > self.max_datagram {
             return Err(Error::MessageTooLarge {
                 size: data.len(),
@@ -186,6 +194,7 @@ impl Transport for Fake {
     }
 
     fn ping(&mut self, peer: IpAddr, _now: Instant) -> Result<(), Error> {
+        self.reach()?;
         self.stats.pings_tx += 1;
         self.pinged.push(peer);
         Ok(())
