@@ -272,11 +272,14 @@ impl<T: Transport> Node<T> {
             .map_err(|_| Error::MalformedRequest)?
             .len();
         let len = REMOTE_REQUEST.len() + header + request.len();
-        let max = self.transport.max_datagram().min(MAX_MESSAGE);
-        if len > max {
-            return Err(Error::MessageTooLarge { size: len, max });
-        }
-        self.out[len - request.len()..len].copy_from_slice(request);
+        let Some(body) = self.out.get_mut(len - request.len()..len) else {
+            return Err(Error::MessageTooLarge {
+                size: len,
+                max: MAX_MESSAGE,
+            });
+        };
+        body.copy_from_slice(request);
+        // The transport names its own limit, or says it has no datagrams.
         self.transport.send_datagram(peer, &self.out[..len])?;
         Ok((peer, self.next_tag))
     }

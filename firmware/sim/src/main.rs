@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tidenet_ringbuffer::frame::{mtu_for_depth, MAX_MTU};
 use tidenet_ringbuffer::model::{Faults, LinkConfig};
+use tidenet_sim::nodes::Stack;
 use tidenet_sim::{hex, transfer, Report, TransferConfig};
 
 #[derive(Parser)]
@@ -126,6 +127,9 @@ struct ShellArgs {
     /// their paths and relay until Ctrl-C; attach with screen or picocom.
     #[arg(long, conflicts_with = "node")]
     pty: bool,
+    /// The stack both nodes run; `status` shows it.
+    #[arg(long, value_enum, default_value_t = Stack::Tcpip)]
+    stack: Stack,
     #[command(flatten)]
     link: LinkArgs,
 }

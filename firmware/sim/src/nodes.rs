@@ -19,6 +19,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration as WallDuration, Instant as WallInstant};
 
+use tidenet_bespoke::Bespoke;
 use tidenet_core::addr;
 use tidenet_core::node::Node;
 use tidenet_core::time::Duration;
@@ -35,6 +36,16 @@ const IDLE_SLEEP: WallDuration = WallDuration::from_micros(100);
 /// The read timeout of the UART ends handed out, so that clients can give up.
 const CLIENT_READ_TIMEOUT: WallDuration = WallDuration::from_millis(20);
 
+/// The stack the simulated nodes run: the one line a node changes to swap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stack {
+    /// TCP/IP (smoltcp) over the ringbuffer link layer.
+    #[default]
+    Tcpip,
+    /// The bespoke stack (a stub today: it answers `unsupported`).
+    Bespoke,
+}
+
 /// Two running nodes. Dropping this stops them.
 pub struct Nodes {
     uarts: [UnixStream; 2],
@@ -45,7 +56,7 @@ pub struct Nodes {
 impl Nodes {
     /// Aligns a link with `config`, brings both nodes up and starts their
     /// shells. Returns once both prompts are out and each node knows its peer.
-    pub fn spawn(config: LinkConfig) -> Result<Nodes, TransferError> {
+    pub fn spawn(config: LinkConfig, stack: Stack) -> Result<Nodes, TransferError> {
         let (host_a, uart_a) = UnixStream::pair().map_err(TransferError::Io)?;
         let (host_b, uart_b) = UnixStream::pair().map_err(TransferError::Io)?;
         for host in [&host_a, &host_b] {
@@ -58,7 +69,7 @@ impl Nodes {
             let stop = stop.clone();
             thread::Builder::new()
                 .name("tidenet-nodes".into())
-                .spawn(move || run(config, [uart_a, uart_b], &stop, &ready_tx))
+                .spawn(move || run(config, stack, [uart_a, uart_b], &stop, &ready_tx))
                 .map_err(TransferError::Io)?
         };
         let nodes = Nodes {
@@ -164,6 +175,7 @@ impl embedded_io::Write for Uart<'_> {
 
 fn run(
     config: LinkConfig,
+    stack: Stack,
     uarts: [UnixStream; 2],
     stop: &AtomicBool,
     ready: &mpsc::Sender<Result<(), TransferError>>,
@@ -181,20 +193,44 @@ fn run(
     };
     let now = || link.borrow().instant();
     let (id_a, id_b) = (sim_id(1), sim_id(2));
-    let mut res_a = Box::new(Resources::<STREAM_BUFFER>::new());
-    let mut res_b = Box::new(Resources::<STREAM_BUFFER>::new());
-    let mut node_a = Node::new(TcpIp::new(
-        Mailbox::new(ring_a, addr::host_part(id_a.link_local())),
-        id_a,
-        &mut res_a,
-        now(),
-    ));
-    let mut node_b = Node::new(TcpIp::new(
-        Mailbox::new(ring_b, addr::host_part(id_b.link_local())),
-        id_b,
-        &mut res_b,
-        now(),
-    ));
+    match stack {
+        Stack::Tcpip => {
+            let mut res_a = Box::new(Resources::<STREAM_BUFFER>::new());
+            let mut res_b = Box::new(Resources::<STREAM_BUFFER>::new());
+            let a = TcpIp::new(
+                Mailbox::new(ring_a, addr::host_part(id_a.link_local())),
+                id_a,
+                &mut res_a,
+                now(),
+            );
+            let b = TcpIp::new(
+                Mailbox::new(ring_b, addr::host_part(id_b.link_local())),
+                id_b,
+                &mut res_b,
+                now(),
+            );
+            serve(Node::new(a), Node::new(b), &link, uarts, stop, ready);
+        }
+        Stack::Bespoke => {
+            let (a, b) = (Bespoke::new(ring_a, id_a), Bespoke::new(ring_b, id_b));
+            serve(Node::new(a), Node::new(b), &link, uarts, stop, ready);
+        }
+    }
+}
+
+/// Runs two nodes and their shells until `stop`.
+fn serve<T: Transport>(
+    mut node_a: Node<T>,
+    mut node_b: Node<T>,
+    link: &RefCell<Link<'_>>,
+    uarts: [UnixStream; 2],
+    stop: &AtomicBool,
+    ready: &mpsc::Sender<Result<(), TransferError>>,
+) {
+    let fail = |e| {
+        let _ = ready.send(Err(e));
+    };
+    let now = || link.borrow().instant();
     let [uart_a, uart_b] = uarts;
     let mut shells = Vec::new();
     for stream in [uart_a, uart_b] {
@@ -215,14 +251,19 @@ fn run(
         (Err(e), _) | (_, Err(e)) => return fail(TransferError::Io(e)),
     };
     // Hand the nodes over with the link up, as a board is after boot, so the
-    // first `connect` does not meet `link-down`.
+    // first `connect` does not meet `link-down`; a stack that cannot learn
+    // its peer yet is handed over as it is.
     let up_by = now() + Duration::from_secs(1);
+    let mut idle = 0;
     while node_a.transport().peer().is_none() || node_b.transport().peer().is_none() {
+        if idle > ALIGN_POLLS {
+            break;
+        }
         if now() > up_by {
             return fail(TransferError::Transport(tidenet_core::Error::LinkDown));
         }
-        node_a.poll(now());
-        node_b.poll(now());
+        let active = node_a.poll(now()) | node_b.poll(now());
+        idle = if active { 0 } else { idle + 1 };
     }
     let _ = ready.send(Ok(()));
 

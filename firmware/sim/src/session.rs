@@ -51,7 +51,7 @@ pub(crate) fn shell(args: &ShellArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let nodes = match Nodes::spawn(args.link.config()) {
+    let nodes = match Nodes::spawn(args.link.config(), args.stack) {
         Ok(nodes) => nodes,
         Err(e) => {
             eprintln!("error: {e}");

@@ -17,7 +17,7 @@ use tidenet_core::{Error, Stats, StreamState};
 use tidenet_ringbuffer::model::{Faults, LinkConfig};
 use tidenet_shell::client::{Client, Text};
 use tidenet_shell::{FRAME_MAX, LINE_MAX};
-use tidenet_sim::nodes::Nodes;
+use tidenet_sim::nodes::{Nodes, Stack};
 
 /// How long a test waits for something the link must do (a handshake, data,
 /// a close) before it fails, in wall time.
@@ -41,7 +41,7 @@ fn lossy(seed: u64) -> LinkConfig {
 }
 
 fn spawn(seed: u64) -> Nodes {
-    Nodes::spawn(lossy(seed)).unwrap_or_else(|e| panic!("nodes did not start: {e}"))
+    Nodes::spawn(lossy(seed), Stack::Tcpip).unwrap_or_else(|e| panic!("nodes did not start: {e}"))
 }
 
 fn text(nodes: &Nodes, n: usize) -> Text<UnixStream> {
@@ -859,4 +859,31 @@ fn random_bytes_on_the_uart_leave_the_shell_answering() {
     assert_eq!(field(&pong[0], "peer"), Some(&*peer), "{pong:?}");
     let mut b = text(&nodes, 1);
     assert_eq!(ok(&mut b, "status")[0], "version=1");
+}
+
+/// Swapping the stack changes nothing in the shell: the same commands reach
+/// the bespoke stub, `status` names it, and what it cannot do yet is refused
+/// by name rather than done wrong.
+#[test]
+fn the_bespoke_stack_is_named_and_refuses_by_name() {
+    let nodes = Nodes::spawn(lossy(17), Stack::Bespoke)
+        .unwrap_or_else(|e| panic!("nodes did not start: {e}"));
+    let mut a = text(&nodes, 0);
+    let status = ok(&mut a, "status");
+    assert!(status.iter().any(|r| r == "stack=bespoke"), "{status:?}");
+    for line in [
+        "connect 0",
+        "listen 7000",
+        "send 0 hello",
+        "recv 0",
+        "ping 0",
+        "remote 0 status",
+    ] {
+        err(&mut a, line, "unsupported");
+    }
+    let stats = ok(&mut a, "stats");
+    assert!(
+        stats[..stats.len() - 1].iter().all(|r| r.ends_with("=0")),
+        "nothing moved, so nothing is counted: {stats:?}"
+    );
 }
