@@ -27,7 +27,7 @@ pub const FRAME_MAX: usize = MAX_MESSAGE + MAX_MESSAGE / 254 + 1;
 pub const PROMPT: &str = "> ";
 
 /// Memory for one [`Shell`], kept by the caller (static, or on the stack) so
-/// the shell allocates nothing; like smoltcp's socket storage.
+/// the shell allocates nothing, in the manner of embassy-net's resources.
 pub struct Resources<U> {
     port: RefCell<Port<U>>,
     line: [u8; LINE_MAX],
