@@ -8,6 +8,8 @@
 //! [`Error::Unsupported`]: a stub passes by saying what it cannot do, never by
 //! doing it silently wrong.
 
+pub mod model;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::vec::Vec;
 
