@@ -145,6 +145,9 @@ impl<S: Read + Write> Client<S> {
             if let Some(len) = self.next_frame() {
                 match proto::decode_response(&self.reply[..len]) {
                     Ok((header, _)) if header.tag == self.tag || header.tag == 0 => {
+                        // Decoded again to return it: a borrow returned from
+                        // one arm of a loop that goes on to mutate `self` is
+                        // beyond today's borrow checker. It is a few bytes.
                         return proto::decode_response(&self.reply[..len])
                             .map(|(_, response)| response)
                             .map_err(|_| ClientError::MalformedReply);

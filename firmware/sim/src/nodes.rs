@@ -197,18 +197,28 @@ fn run(
         Stack::Tcpip => {
             let mut res_a = Box::new(Resources::<STREAM_BUFFER>::new());
             let mut res_b = Box::new(Resources::<STREAM_BUFFER>::new());
-            let a = TcpIp::new(
+            let mut a = TcpIp::new(
                 Mailbox::new(ring_a, addr::host_part(id_a.link_local())),
                 id_a,
                 &mut res_a,
                 now(),
             );
-            let b = TcpIp::new(
+            let mut b = TcpIp::new(
                 Mailbox::new(ring_b, addr::host_part(id_b.link_local())),
                 id_b,
                 &mut res_b,
                 now(),
             );
+            // Hand the nodes over with the link up, as a board is after boot,
+            // so the first `connect` does not meet `link-down`.
+            let up_by = now() + Duration::from_secs(1);
+            while a.peer().is_none() || b.peer().is_none() {
+                if now() > up_by {
+                    return fail(TransferError::Transport(tidenet_core::Error::LinkDown));
+                }
+                a.poll(now());
+                b.poll(now());
+            }
             serve(Node::new(a), Node::new(b), &link, uarts, stop, ready);
         }
         Stack::Bespoke => {
@@ -250,21 +260,6 @@ fn serve<T: Transport>(
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return fail(TransferError::Io(e)),
     };
-    // Hand the nodes over with the link up, as a board is after boot, so the
-    // first `connect` does not meet `link-down`; a stack that cannot learn
-    // its peer yet is handed over as it is.
-    let up_by = now() + Duration::from_secs(1);
-    let mut idle = 0;
-    while node_a.transport().peer().is_none() || node_b.transport().peer().is_none() {
-        if idle > ALIGN_POLLS {
-            break;
-        }
-        if now() > up_by {
-            return fail(TransferError::Transport(tidenet_core::Error::LinkDown));
-        }
-        let active = node_a.poll(now()) | node_b.poll(now());
-        idle = if active { 0 } else { idle + 1 };
-    }
     let _ = ready.send(Ok(()));
 
     while !stop.load(Ordering::Relaxed) {

@@ -228,13 +228,7 @@ fn copy_output(uart: &mut UnixStream, events: &Receiver<Event>) -> Event {
                 tail.drain(..excess);
                 last_output = Instant::now();
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if no_data_yet(&e) => {}
             Err(e) => return Event::Failed(format!("io: reading the node's UART: {e}")),
         }
         loop {
@@ -376,17 +370,20 @@ fn copy_uart_to_pty(mut uart: UnixStream, mut master: File, events: &Sender<Even
                     return;
                 }
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if no_data_yet(&e) => {}
             Err(e) => {
                 let _ = events.send(Event::Failed(format!("io: reading a node's UART: {e}")));
                 return;
             }
         }
     }
+}
+
+/// Whether a read of a UART handle failed only because nothing came within
+/// its timeout.
+fn no_data_yet(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
