@@ -82,8 +82,11 @@ impl Default for LinkConfig {
 
 impl LinkConfig {
     /// Words of memory [`Link::new`] needs for this configuration.
-    pub fn memory_words(&self) -> usize {
-        4 * self.depth + 2 * self.latency.max(1)
+    ///
+    /// `const`, so that a firmware image can size a static for it.
+    pub const fn memory_words(&self) -> usize {
+        let pipe = if self.latency > 0 { self.latency } else { 1 };
+        4 * self.depth + 2 * pipe
     }
 }
 

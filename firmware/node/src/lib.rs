@@ -1,0 +1,84 @@
+//! The tidenet node application: what runs on a bittide node's management
+//! CPU.
+//!
+//! A node is a [`Transport`] (the stack, on the node's ringbuffer links),
+//! the [`Node`] executor that runs requests against it, and the [`Shell`]
+//! on the node's UART. This crate puts them together behind the few things a
+//! board must supply, so that a board crate is drivers and a main loop, and
+//! nothing else:
+//!
+//! - **Ringbuffers**: [`TransmitRingbuffer`] and [`ReceiveRingbuffer`] from
+//!   `tidenet-core`, one pair per link. The stack is built on them once
+//!   [`Aligner`] has aligned the pair.
+//! - **A UART**: `embedded-io`'s [`Read`], [`ReadReady`] and [`Write`].
+//! - **A clock**: [`Clock`], a monotonic time since boot.
+//!
+//! The stack is a type parameter of [`App`]: swapping `TcpIp` for `Bespoke`
+//! is the line in the board crate that builds the transport.
+//!
+//! `#![no_std]` and allocation-free; `firmware/riscv` runs it on a
+//! riscv32imc image and `tidenet-sim` runs it on a host.
+//!
+//! [`TransmitRingbuffer`]: tidenet_core::ringbuffer::TransmitRingbuffer
+//! [`ReceiveRingbuffer`]: tidenet_core::ringbuffer::ReceiveRingbuffer
+//! [`Aligner`]: tidenet_core::ringbuffer::Aligner
+#![no_std]
+#![deny(missing_docs)]
+
+use embedded_io::{Read, ReadReady, Write};
+use tidenet_core::node::Node;
+use tidenet_core::time::Instant;
+use tidenet_core::Transport;
+use tidenet_shell::{Resources, Shell};
+
+/// A monotonic clock: the node's only source of time.
+///
+/// Every timer in the stack and the shell is a deadline compared against
+/// this, so it must never go backwards. A board reads a free-running
+/// hardware counter and converts it; the epoch is usually boot.
+pub trait Clock {
+    /// The current time.
+    fn now(&mut self) -> Instant;
+}
+
+/// One node: the executor on transport `T`, and its shell on UART `U`.
+pub struct App<'s, T: Transport, U: Write> {
+    node: Node<T>,
+    shell: Shell<'s, U>,
+}
+
+impl<'s, T: Transport, U: Read + ReadReady + Write> App<'s, T, U> {
+    /// Starts the node on `transport` with its shell on the UART inside
+    /// `shell`; the prompt goes out at once.
+    pub fn new(transport: T, shell: &'s mut Resources<U>) -> Result<Self, U::Error> {
+        Ok(App {
+            node: Node::new(transport),
+            shell: Shell::new(shell)?,
+        })
+    }
+
+    /// Does whatever is due at `now`: the stack's timers and frames, the
+    /// peer's remote requests, and the UART's input and replies. Returns
+    /// whether anything happened, in which case call it again at once.
+    ///
+    /// A UART error is returned after the node has been polled, so the
+    /// node keeps serving its links whatever the serial line does.
+    pub fn poll(&mut self, now: Instant) -> Result<bool, U::Error> {
+        let active = self.node.poll(now);
+        Ok(self.shell.poll(&mut self.node, now)? | active)
+    }
+
+    /// When [`poll`](App::poll) must run next at the latest, if nothing
+    /// arrives first (a frame, a byte on the UART).
+    pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        match (self.node.poll_at(now), self.shell.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The executor, for what the board does besides the shell.
+    pub fn node(&mut self) -> &mut Node<T> {
+        &mut self.node
+    }
+}
