@@ -1,0 +1,226 @@
+//! tidenet on a bare-metal riscv32imc image, for QEMU's `virt` machine.
+//!
+//! The image is a self-contained two-node bittide system on one CPU: node A
+//! and node B, each a TCP/IP transport on its end of a ringbuffer link, with
+//! node A's shell on the 16550 UART. The link is the ringbuffer model, lossy,
+//! with its memories in RAM; the part of it the FPGA would do (streaming the
+//! memories across) is advanced in software by this image, to the CLINT's
+//! time. Node B has no UART: reach it with `remote 0 <command>`.
+//!
+//! On a real board the model goes, node B goes (it is another board), and
+//! the ringbuffers are the FPGA's; see the docs' firmware chapter.
+#![no_std]
+#![no_main]
+
+mod clint;
+mod stack;
+mod uart;
+
+use core::cell::RefCell;
+use core::fmt::Display;
+use core::ptr::addr_of_mut;
+
+use embedded_io::Write;
+use tidenet_core::addr::{self, HardwareId};
+use tidenet_core::node::Node;
+use tidenet_core::time::{Duration, Instant};
+use tidenet_core::Transport;
+use tidenet_node::{App, Clock};
+use tidenet_ringbuffer::link::Mailbox;
+use tidenet_ringbuffer::model::{self, Faults, Link, LinkConfig, CYCLE_NS};
+use tidenet_ringbuffer::{Resources, TcpIp};
+
+use clint::Clint;
+use uart::Uart16550;
+
+/// QEMU virt's 16550.
+const UART_BASE: usize = 0x1000_0000;
+/// QEMU virt's CLINT, whose `mtime` counts at 10 MHz.
+const CLINT_BASE: usize = 0x0200_0000;
+const CLINT_TICK_NS: u64 = 100;
+
+/// Percent of write bursts the link loses, and corrupts: enough that
+/// `stats` has drops to show.
+const LOSS_PERCENT: u8 = 2;
+const CORRUPT_PERCENT: u8 = 1;
+/// The link between the two nodes: bittide's depth and latency, lossy.
+const LINK: LinkConfig = LinkConfig {
+    depth: 256,
+    latency: 200,
+    bus_cycles: 8,
+    seed: 1,
+    faults: Faults {
+        loss: LOSS_PERCENT as f64 / 100.0,
+        corrupt: CORRUPT_PERCENT as f64 / 100.0,
+        burst: 0.0,
+        burst_passes: 0,
+    },
+};
+const LINK_WORDS: usize = LINK.memory_words();
+/// Bytes in each direction of each TCP stream's buffer.
+const STREAM_BUFFER: usize = 2048;
+/// Steps each end gets to align before the image gives up.
+const ALIGN_POLLS: usize = 100_000;
+/// How long the nodes get to hear from each other before the prompt.
+const LINK_UP: Duration = Duration::from_secs(2);
+
+// Everything large is a static, sized at build time, so that the linker
+// checks it against data memory. `main` takes each once.
+static mut LINK_MEMORY: [u64; LINK_WORDS] = [0; LINK_WORDS];
+static mut STACK_A: Resources<'static, STREAM_BUFFER> = Resources::new();
+static mut STACK_B: Resources<'static, STREAM_BUFFER> = Resources::new();
+// SAFETY: the shell's handle on the UART; the boot messages' handle is done
+// with before the shell starts.
+static mut SHELL: tidenet_shell::Resources<Uart16550> =
+    tidenet_shell::Resources::new(unsafe { Uart16550::new(UART_BASE) });
+
+/// The image's clock. The modelled link's time moves with every bus access
+/// (the model charges each one) and is advanced here to the CLINT whenever
+/// it falls behind, as it does when the CPU is slower than the charge, so
+/// the nodes' timeouts take as long as they say.
+struct LinkClock<'l, 'm> {
+    clint: Clint,
+    link: &'l RefCell<Link<'m>>,
+}
+
+impl Clock for LinkClock<'_, '_> {
+    fn now(&mut self) -> Instant {
+        let mut link = self.link.borrow_mut();
+        link.advance_to(self.clint.now().as_nanos() / CYCLE_NS);
+        link.instant()
+    }
+}
+
+#[riscv_rt::entry]
+fn main() -> ! {
+    let stack = stack::paint();
+    // SAFETY: main runs once, on the only hart, with interrupts off, and
+    // nothing else names these statics.
+    let (link_memory, stack_a, stack_b, shell) = unsafe {
+        (
+            &mut *addr_of_mut!(LINK_MEMORY),
+            &mut *addr_of_mut!(STACK_A),
+            &mut *addr_of_mut!(STACK_B),
+            &mut *addr_of_mut!(SHELL),
+        )
+    };
+    // SAFETY: the CLINT is at CLINT_BASE; reading mtime changes nothing.
+    let clint = unsafe { Clint::new(CLINT_BASE, CLINT_TICK_NS) };
+    // SAFETY: the UART is at UART_BASE; this handle is dropped before the
+    // shell's is first used.
+    let console = &mut unsafe { Uart16550::new(UART_BASE) };
+    console.init();
+    say(
+        console,
+        format_args!(
+            "tidenet firmware {} (riscv32imc, qemu virt)\r\n",
+            env!("CARGO_PKG_VERSION")
+        ),
+    );
+    say(console, format_args!("stack {stack}\r\n"));
+
+    let link = match Link::new(&LINK, link_memory) {
+        Ok(link) => RefCell::new(link),
+        Err(e) => halt(console, "the link model", e),
+    };
+    let Some((ring_a, ring_b)) = model::align(&link, ALIGN_POLLS) else {
+        halt(console, "the link", "it did not align")
+    };
+    let mut clock = LinkClock { clint, link: &link };
+    let (id_a, id_b) = (board_id(1), board_id(2));
+    let now = clock.now();
+    let mut a = TcpIp::new(
+        Mailbox::new(ring_a, addr::host_part(id_a.link_local())),
+        id_a,
+        stack_a,
+        now,
+    );
+    let mut b = TcpIp::new(
+        Mailbox::new(ring_b, addr::host_part(id_b.link_local())),
+        id_b,
+        stack_b,
+        now,
+    );
+    let up_by = now + LINK_UP;
+    while (a.peer().is_none() || b.peer().is_none()) && clock.now() < up_by {
+        let now = clock.now();
+        a.poll(now);
+        b.poll(now);
+    }
+    say(
+        console,
+        format_args!(
+            "node a {} (this shell), node b {} (`remote 0 ...`); link of {} words, \
+             losing {}% and corrupting {}% of writes, {}\r\n",
+            a.local_addr(),
+            b.local_addr(),
+            LINK.depth,
+            LOSS_PERCENT,
+            CORRUPT_PERCENT,
+            if a.peer().is_some() { "up" } else { "down" },
+        ),
+    );
+
+    let mut node_b = Node::new(b);
+    let Ok(mut node_a) = App::new(a, shell);
+    loop {
+        let now = clock.now();
+        let Ok(_) = node_a.poll(now);
+        node_b.poll(now);
+    }
+}
+
+/// The identity of each end of the modelled link: a made-up DNA per node.
+fn board_id(node: u8) -> HardwareId {
+    let mut dna = *b"tidenet-qemu";
+    dna[11] = node;
+    HardwareId { dna, port: 0 }
+}
+
+/// Prints a boot message. The UART cannot fail; a message that cannot be
+/// formatted is cut short, which is all that can be done with it.
+fn say(uart: &mut Uart16550, message: core::fmt::Arguments<'_>) {
+    let _ = uart.write_fmt(message);
+}
+
+/// Stops the boot with a message saying what failed, and halts.
+fn halt(uart: &mut Uart16550, what: &str, why: impl Display) -> ! {
+    say(uart, format_args!("error: boot: {what}: {why}\r\n"));
+    stop()
+}
+
+/// Stops this hart for good, but leaves it answering a debugger.
+fn stop() -> ! {
+    loop {
+        riscv::asm::wfi();
+    }
+}
+
+/// Prints where the panic happened and halts: a panic is a bug, and a
+/// halted node with a message says so more plainly than a reset loop.
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: nothing runs after this; the shell's UART handle is abandoned.
+    let mut uart = unsafe { Uart16550::new(UART_BASE) };
+    say(&mut uart, format_args!("\r\npanic: {info}\r\nhalted\r\n"));
+    stop()
+}
+
+/// Prints the trap's cause and address and halts: a bad access or an
+/// illegal instruction is a bug, like a panic.
+#[export_name = "ExceptionHandler"]
+fn exception(frame: &riscv_rt::TrapFrame) -> ! {
+    // SAFETY: as in `panic`.
+    let mut uart = unsafe { Uart16550::new(UART_BASE) };
+    say(
+        &mut uart,
+        format_args!(
+            "\r\ntrap: mcause={:#x} mepc={:#x} mtval={:#x} ra={:#x}\r\nhalted\r\n",
+            riscv::register::mcause::read().bits(),
+            riscv::register::mepc::read(),
+            riscv::register::mtval::read(),
+            frame.ra,
+        ),
+    );
+    stop()
+}
