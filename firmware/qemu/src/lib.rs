@@ -1,0 +1,399 @@
+//! The firmware image under QEMU, for tests, benchmarks and people.
+//!
+//! [`Qemu::boot`] starts `qemu-system-riscv32` on the image with its UART on
+//! a Unix socket, waits for the boot banner and the prompt, and hands the
+//! UART out as a [`UnixStream`]: the same kind of stream the simulated nodes
+//! give, so the shell's [`client`] drives both the same way. It also reads
+//! the image's memory through the QEMU monitor, which is how
+//! [`Qemu::stack_used`] measures the stack.
+//!
+//! [`client`]: https://docs.rs/tidenet-shell (the `client` module of tidenet-shell)
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// Where `cargo xtask firmware` leaves the image.
+pub const IMAGE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../riscv/target/riscv32imc-unknown-none-elf/release/tidenet-firmware"
+);
+/// The emulator; `TIDENET_QEMU` names another.
+pub const QEMU: &str = "qemu-system-riscv32";
+/// How long QEMU gets to create its sockets, and the image to print its
+/// prompt.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The read timeout of the UART handed out, so that clients can give up.
+const READ_TIMEOUT: Duration = Duration::from_millis(20);
+/// The line the image prints before its first prompt.
+const LAST_BANNER_LINE: &str = "node a ";
+/// The shell's prompt.
+const PROMPT: &[u8] = b"> ";
+
+/// Why QEMU or the image did not come up, or a measurement failed.
+#[derive(Debug)]
+pub enum QemuError {
+    /// The image is not where it was looked for.
+    NoImage(PathBuf),
+    /// QEMU could not be started: not installed, or not runnable.
+    Spawn(io::Error),
+    /// QEMU exited; its stderr says why.
+    Exited(String),
+    /// The image printed no prompt in time; what it did print is attached.
+    NoPrompt(String),
+    /// The banner did not say where the stack is.
+    NoStackLine(String),
+    /// A socket or file operation failed.
+    Io(io::Error),
+    /// The monitor did not answer as expected.
+    Monitor(String),
+}
+
+impl fmt::Display for QemuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QemuError::NoImage(path) => write!(
+                f,
+                "no firmware image at {}; build it with `cargo xtask firmware`",
+                path.display()
+            ),
+            QemuError::Spawn(e) => write!(
+                f,
+                "could not start {QEMU} ({e}); install it with `apt-get install qemu-system-misc` \
+                 or run `cargo xtask test`, which does"
+            ),
+            QemuError::Exited(stderr) => write!(f, "QEMU exited: {stderr}"),
+            QemuError::NoPrompt(seen) => write!(
+                f,
+                "the image printed no prompt within {BOOT_TIMEOUT:?}; it printed: {seen:?}"
+            ),
+            QemuError::NoStackLine(seen) => {
+                write!(f, "the boot banner has no `stack 0x..` line: {seen:?}")
+            }
+            QemuError::Io(e) => write!(f, "{e}"),
+            QemuError::Monitor(what) => write!(f, "QEMU monitor: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for QemuError {}
+
+impl From<io::Error> for QemuError {
+    fn from(e: io::Error) -> Self {
+        QemuError::Io(e)
+    }
+}
+
+/// What booting took and printed.
+#[derive(Clone, Debug)]
+pub struct Boot {
+    /// From starting QEMU to its UART socket accepting a connection: the
+    /// emulator's own start-up.
+    pub to_start: Duration,
+    /// From the machine starting (the UART connected) to the first prompt:
+    /// the image's boot, alignment and link bring-up.
+    pub to_prompt: Duration,
+    /// The banner, line by line.
+    pub banner: Vec<String>,
+    /// The stack region the image painted.
+    pub stack: StackRegion,
+}
+
+/// The stack region, as the banner gives it: `low..high`, painted with
+/// `paint` below the boot frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackRegion {
+    /// The lowest address of the stack region.
+    pub low: u32,
+    /// One past the highest: where the stack starts.
+    pub high: u32,
+    /// The 32-bit pattern free stack holds.
+    pub paint: u32,
+}
+
+impl StackRegion {
+    /// Reads `stack 0x8003a9f0..0x80050000 (87568 bytes), painted 0x5afe57ac`.
+    fn parse(line: &str) -> Option<StackRegion> {
+        let rest = line.strip_prefix("stack ")?;
+        let (range, rest) = rest.split_once(' ')?;
+        let (low, high) = range.split_once("..")?;
+        let paint = rest.rsplit_once("painted ")?.1;
+        let hex = |s: &str| u32::from_str_radix(s.trim().strip_prefix("0x")?, 16).ok();
+        Some(StackRegion {
+            low: hex(low)?,
+            high: hex(high)?,
+            paint: hex(paint)?,
+        })
+    }
+}
+
+/// A running QEMU with the image booted to its prompt. Dropping it stops
+/// QEMU.
+pub struct Qemu {
+    child: Child,
+    uart: UnixStream,
+    monitor: UnixStream,
+    dir: TempDir,
+    boot: Boot,
+}
+
+impl Qemu {
+    /// Boots the image at `TIDENET_FIRMWARE`, or at [`IMAGE`].
+    pub fn boot_default() -> Result<Qemu, QemuError> {
+        let image = std::env::var_os("TIDENET_FIRMWARE")
+            .map_or_else(|| PathBuf::from(IMAGE), PathBuf::from);
+        Qemu::boot(&image)
+    }
+
+    /// Starts QEMU's `virt` machine on `image` and waits for the prompt.
+    pub fn boot(image: &Path) -> Result<Qemu, QemuError> {
+        if !image.is_file() {
+            return Err(QemuError::NoImage(image.to_path_buf()));
+        }
+        let dir = tempfile::Builder::new().prefix("tidenet-qemu").tempdir()?;
+        let uart_path = dir.path().join("uart");
+        let monitor_path = dir.path().join("monitor");
+        let qemu = std::env::var_os("TIDENET_QEMU").unwrap_or_else(|| QEMU.into());
+        let started = Instant::now();
+        let mut child = Command::new(qemu)
+            .args(["-machine", "virt", "-bios", "none", "-display", "none"])
+            .arg("-chardev")
+            // wait=on: the machine starts once the UART is connected, so
+            // nothing it prints is lost.
+            .arg(format!(
+                "socket,id=uart,path={},server=on,wait=on",
+                uart_path.display()
+            ))
+            .args(["-serial", "chardev:uart"])
+            .arg("-monitor")
+            .arg(format!(
+                "unix:{},server=on,wait=off",
+                monitor_path.display()
+            ))
+            .arg("-kernel")
+            .arg(image)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(QemuError::Spawn)?;
+        let uart = match connect(&uart_path, &mut child) {
+            Ok(uart) => uart,
+            Err(e) => return Err(stop(child, e)),
+        };
+        let to_start = started.elapsed();
+        let monitor = match connect(&monitor_path, &mut child) {
+            Ok(monitor) => monitor,
+            Err(e) => return Err(stop(child, e)),
+        };
+        let mut qemu = Qemu {
+            child,
+            uart,
+            monitor,
+            dir,
+            boot: Boot {
+                to_start,
+                to_prompt: Duration::ZERO,
+                banner: Vec::new(),
+                stack: StackRegion {
+                    low: 0,
+                    high: 0,
+                    paint: 0,
+                },
+            },
+        };
+        qemu.uart.set_read_timeout(Some(READ_TIMEOUT))?;
+        qemu.monitor.set_read_timeout(Some(READ_TIMEOUT))?;
+        let machine_started = Instant::now();
+        let banner = qemu.read_banner()?;
+        qemu.boot.to_prompt = machine_started.elapsed();
+        qemu.boot.stack = banner
+            .iter()
+            .find_map(|line| StackRegion::parse(line))
+            .ok_or_else(|| QemuError::NoStackLine(banner.join("\n")))?;
+        qemu.boot.banner = banner;
+        qemu.read_monitor_prompt()?;
+        Ok(qemu)
+    }
+
+    /// What booting took and printed.
+    pub fn boot_report(&self) -> &Boot {
+        &self.boot
+    }
+
+    /// A handle on the UART, with a short read timeout, as
+    /// `tidenet_shell::client` expects. Every handle reads the same stream.
+    pub fn uart(&self) -> io::Result<UnixStream> {
+        self.uart.try_clone()
+    }
+
+    /// The deepest the stack has been since boot, in bytes: from the top of
+    /// the region to the lowest word that no longer holds the paint. Reads
+    /// the region through the monitor while the machine runs.
+    pub fn stack_used(&mut self) -> Result<u32, QemuError> {
+        let StackRegion { low, high, paint } = self.boot.stack;
+        let dump = self.dir.path().join("stack");
+        self.monitor_command(&format!(
+            "pmemsave {low:#x} {} \"{}\"",
+            high - low,
+            dump.display()
+        ))?;
+        let bytes = std::fs::read(&dump)?;
+        if bytes.len() != (high - low) as usize {
+            return Err(QemuError::Monitor(format!(
+                "pmemsave wrote {} bytes, not {}",
+                bytes.len(),
+                high - low
+            )));
+        }
+        let untouched = bytes
+            .chunks_exact(4)
+            .take_while(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) == paint)
+            .count() as u32;
+        Ok(high - low - 4 * untouched)
+    }
+
+    /// Reads the UART up to the first prompt after the banner's last line.
+    fn read_banner(&mut self) -> Result<Vec<String>, QemuError> {
+        let deadline = Instant::now() + BOOT_TIMEOUT;
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 512];
+        loop {
+            let text = String::from_utf8_lossy(&seen);
+            if let Some(at) = text.find(LAST_BANNER_LINE) {
+                if seen[at..].ends_with(PROMPT) {
+                    return Ok(text
+                        .lines()
+                        .map(|l| l.trim_end().to_owned())
+                        .filter(|l| !l.is_empty() && l != ">")
+                        .collect());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(QemuError::NoPrompt(text.into_owned()));
+            }
+            self.check_running()?;
+            match self.uart.read(&mut chunk) {
+                Ok(0) => return Err(self.exited()),
+                Ok(n) => seen.extend_from_slice(&chunk[..n]),
+                Err(e) if is_timeout(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn monitor_command(&mut self, command: &str) -> Result<(), QemuError> {
+        self.monitor.write_all(command.as_bytes())?;
+        self.monitor.write_all(b"\n")?;
+        self.read_monitor_prompt()
+    }
+
+    /// Reads the monitor's output up to its next `(qemu) ` prompt.
+    fn read_monitor_prompt(&mut self) -> Result<(), QemuError> {
+        let deadline = Instant::now() + BOOT_TIMEOUT;
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 512];
+        while !seen.ends_with(b"(qemu) ") {
+            if Instant::now() > deadline {
+                return Err(QemuError::Monitor(format!(
+                    "no prompt; it printed {:?}",
+                    String::from_utf8_lossy(&seen)
+                )));
+            }
+            match self.monitor.read(&mut chunk) {
+                Ok(0) => return Err(self.exited()),
+                Ok(n) => seen.extend_from_slice(&chunk[..n]),
+                Err(e) if is_timeout(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn check_running(&mut self) -> Result<(), QemuError> {
+        match self.child.try_wait()? {
+            Some(_) => Err(self.exited()),
+            None => Ok(()),
+        }
+    }
+
+    fn exited(&mut self) -> QemuError {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        QemuError::Exited(stderr_of(&mut self.child))
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Connects to a socket QEMU is about to create, while QEMU runs.
+fn connect(path: &Path, child: &mut Child) -> Result<UnixStream, QemuError> {
+    let deadline = Instant::now() + BOOT_TIMEOUT;
+    loop {
+        match UnixStream::connect(path) {
+            Ok(stream) => return Ok(stream),
+            Err(e) if Instant::now() > deadline => return Err(e.into()),
+            Err(_) => {}
+        }
+        if child.try_wait()?.is_some() {
+            return Err(QemuError::Exited(stderr_of(child)));
+        }
+        sleep(Duration::from_millis(5));
+    }
+}
+
+/// Stops QEMU after a failed start, keeping its stderr if it had exited.
+fn stop(mut child: Child, error: QemuError) -> QemuError {
+    let _ = child.kill();
+    let _ = child.wait();
+    error
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut stderr = String::new();
+    if let Some(pipe) = child.stderr.as_mut() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    stderr.trim().to_owned()
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StackRegion;
+
+    #[test]
+    fn the_banners_stack_line_parses() {
+        assert_eq!(
+            StackRegion::parse("stack 0x8003a9f0..0x80050000 (87568 bytes), painted 0x5afe57ac"),
+            Some(StackRegion {
+                low: 0x8003_a9f0,
+                high: 0x8005_0000,
+                paint: 0x5afe_57ac,
+            })
+        );
+        assert_eq!(
+            StackRegion::parse("stack 0x10..zz (1 bytes), painted 0x1"),
+            None
+        );
+        assert_eq!(StackRegion::parse("node a 169.254.1.1"), None);
+    }
+}
