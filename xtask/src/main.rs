@@ -3,7 +3,8 @@
 //!
 //! It holds the commands CI and developers run, so that both run the same
 //! ones: `.ci/run` is `cargo xtask test` and nothing else. Plain std, no
-//! dependencies, so it builds in seconds on a fresh checkout.
+//! dependencies, so it builds in seconds on a fresh checkout. What it needs
+//! beyond cargo (the riscv32imc target, QEMU) it installs.
 
 use std::env;
 use std::ffi::OsString;
@@ -12,21 +13,40 @@ use std::process::{Command, ExitCode};
 
 /// The bare-metal target of bittide's management-unit CPU (a VexRiscv).
 const RISCV_TARGET: &str = "riscv32imc-unknown-none-elf";
+/// The firmware image's crate, a workspace of its own whose
+/// `.cargo/config.toml` sets the target and linker script, so cargo must
+/// run in its directory.
+const FIRMWARE_DIR: &str = "firmware/riscv";
+const FIRMWARE_MANIFEST: &str = "firmware/riscv/Cargo.toml";
+/// Where its build leaves the image.
+const FIRMWARE_IMAGE: &str =
+    "firmware/riscv/target/riscv32imc-unknown-none-elf/release/tidenet-firmware";
+/// The emulator, and the Debian package it comes in.
+const QEMU: &str = "qemu-system-riscv32";
+const QEMU_PACKAGE: &str = "qemu-system-misc";
+/// bittide's management CPU memories, as firmware/riscv/memory.x lays them
+/// out: instruction memory, then data memory.
+const IMEM: (u64, u64) = (0x8000_0000, 160 * 1024);
+const DMEM: (u64, u64) = (0x8002_8000, 160 * 1024);
 
 /// Printed by `cargo xtask help`; the steps of `test` are listed from [`TEST`].
 fn usage() -> String {
     let mut usage = String::from(
         "usage: cargo xtask <task> [args]\n\n\
          tasks:\n  \
-         test     every check CI runs, in order, stopping at the first failure:\n",
+         test      every check CI runs, in order, stopping at the first failure:\n",
     );
     for step in TEST {
-        usage += &format!("             - {}\n", step.name);
+        usage += &format!("              - {}\n", step.name);
     }
     usage += "  \
-        bench    run the simulator's benchmarks (`tidenet bench`) in release mode;\n           \
-        further args are passed on to it\n  \
-        help     print this message\n";
+        firmware  build the riscv32imc image and print how much of bittide's\n            \
+        160 KiB instruction and 160 KiB data memory it uses\n  \
+        qemu      build the image and boot it under QEMU with its UART on this\n            \
+        terminal (Ctrl-A X quits)\n  \
+        bench     run the simulator's benchmarks (`tidenet bench`) in release mode,\n            \
+        further args going to it, then the firmware's under QEMU\n  \
+        help      print this message\n";
     usage
 }
 
@@ -66,13 +86,23 @@ const TEST: &[Step] = &[
     Step::call("install the riscv32imc target if it is missing", ensure_riscv_target),
     Step::cargo("check formatting (cargo fmt --check)", &["fmt", "--all", "--", "--check"]),
     Step::cargo(
+        "check the firmware image's formatting",
+        &["fmt", "--manifest-path", FIRMWARE_MANIFEST, "--", "--check"],
+    ),
+    Step::cargo(
         "build the no_std crates for riscv32imc (no std, no alloc)",
         &[
             "build", "-p", "tidenet-core", "-p", "tidenet-ringbuffer", "-p", "tidenet-bespoke",
-            "-p", "tidenet-shell", "--target", RISCV_TARGET,
+            "-p", "tidenet-shell", "-p", "tidenet-node", "--target", RISCV_TARGET,
         ],
     ),
+    Step::call("build the firmware image and check its memory use", firmware),
+    Step::call("install QEMU if it is missing", ensure_qemu),
     Step::cargo("run every test (cargo test --workspace)", &["test", "--workspace"]),
+    Step::cargo(
+        "boot the image under QEMU and run the scripted shell sessions",
+        &["test", "-p", "tidenet-sim", "--test", "firmware", "--", "--ignored"],
+    ),
     Step::cargo(
         "smoke-run the demo (256 KiB)",
         &["run", "--release", "-p", "tidenet-sim", "--", "demo", "--bytes", "262144"],
@@ -81,6 +111,8 @@ const TEST: &[Step] = &[
 
 /// `cargo xtask bench`; extra arguments go to `tidenet bench`.
 const BENCH: &[&str] = &["run", "--release", "-p", "tidenet-sim", "--", "bench"];
+/// The firmware's benchmark, after the image is built and QEMU installed.
+const BENCH_FIRMWARE: &[&str] = &["bench", "-p", "tidenet-qemu"];
 
 fn main() -> ExitCode {
     let mut args = env::args().skip(1);
@@ -91,7 +123,17 @@ fn main() -> ExitCode {
     let result = match task.as_deref() {
         Some("test") if rest.is_empty() => run_steps(&root, TEST),
         Some("test") => return usage_error(&format!("'test' takes no arguments, got {rest:?}")),
-        Some("bench") => run_cargo(&root, BENCH, &rest),
+        Some("bench") => run_cargo(&root, BENCH, &rest)
+            .and_then(|()| firmware(&root))
+            .and_then(|()| ensure_qemu(&root))
+            .and_then(|()| run_cargo(&root, BENCH_FIRMWARE, &[])),
+        Some(task @ ("firmware" | "qemu")) if !rest.is_empty() => {
+            return usage_error(&format!("'{task}' takes no arguments, got {rest:?}"))
+        }
+        Some("firmware") => firmware(&root),
+        Some("qemu") => firmware(&root)
+            .and_then(|()| ensure_qemu(&root))
+            .and_then(|()| qemu(&root)),
         Some("help" | "-h" | "--help") => {
             print!("{}", usage());
             return ExitCode::SUCCESS;
@@ -137,9 +179,9 @@ fn run_steps(root: &Path, steps: &[Step]) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the cargo that runs us (so the toolchain stays the same) with `args`
-/// and then `extra`.
-fn run_cargo(root: &Path, args: &[&str], extra: &[String]) -> Result<(), String> {
+/// Runs the cargo that runs us (so the toolchain stays the same) in `dir`
+/// with `args` and then `extra`.
+fn run_cargo(dir: &Path, args: &[&str], extra: &[String]) -> Result<(), String> {
     let all: Vec<&str> = args
         .iter()
         .copied()
@@ -147,7 +189,7 @@ fn run_cargo(root: &Path, args: &[&str], extra: &[String]) -> Result<(), String>
         .collect();
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut command = Command::new(cargo);
-    command.args(&all).current_dir(root);
+    command.args(&all).current_dir(dir);
     run(command, &format!("cargo {}", all.join(" ")))
 }
 
@@ -189,4 +231,100 @@ fn ensure_riscv_target(root: &Path) -> Result<(), String> {
         .args(["target", "add", RISCV_TARGET])
         .current_dir(root);
     run(command, &format!("rustup target add {RISCV_TARGET}"))
+}
+
+/// Builds the firmware image and prints how much of each memory it uses.
+/// The linker already refuses an image that does not fit; this shows the
+/// margin.
+fn firmware(root: &Path) -> Result<(), String> {
+    run_cargo(&root.join(FIRMWARE_DIR), &["build", "--release"], &[])?;
+    let image = root.join(FIRMWARE_IMAGE);
+    let output = Command::new("size")
+        .arg("-A")
+        .arg(&image)
+        .output()
+        .map_err(|e| format!("could not run `size` ({e}); install binutils"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`size -A {}` failed: {}",
+            image.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let mut imem = 0;
+    let mut dmem = 0;
+    let mut stack = 0;
+    println!("    {:<12} {:>8} {:>10}", "section", "bytes", "address");
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [name, size, addr] = fields[..] else {
+            continue;
+        };
+        let (Ok(size), Ok(addr)) = (size.parse::<u64>(), addr.parse::<u64>()) else {
+            continue;
+        };
+        let within = |(origin, len): (u64, u64)| (origin..origin + len).contains(&addr);
+        if size == 0 || !(within(IMEM) || within(DMEM)) {
+            continue; // debug info and empty markers
+        }
+        println!("    {name:<12} {size:>8} {addr:#010x}");
+        match name {
+            ".stack" => stack = size,
+            _ if within(IMEM) => imem += size,
+            _ => dmem += size,
+        }
+    }
+    let kib = |b: u64| b as f64 / 1024.0;
+    println!(
+        "    instruction memory: {imem} bytes ({:.1} of {} KiB)",
+        kib(imem),
+        IMEM.1 / 1024
+    );
+    println!(
+        "    data memory: {dmem} bytes of constants, data and bss ({:.1} of {} KiB); \
+         the stack gets the other {stack} bytes",
+        kib(dmem),
+        DMEM.1 / 1024
+    );
+    println!("    image: {}", image.display());
+    Ok(())
+}
+
+/// Installs QEMU's riscv32 emulator with apt-get unless it is already there.
+fn ensure_qemu(root: &Path) -> Result<(), String> {
+    if let Ok(output) = Command::new(QEMU).arg("--version").output() {
+        if output.status.success() {
+            let version = String::from_utf8_lossy(&output.stdout);
+            println!("    {}", version.lines().next().unwrap_or(QEMU));
+            return Ok(());
+        }
+    }
+    let apt = |args: &[&str]| {
+        let mut command = Command::new("apt-get");
+        command
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .current_dir(root);
+        run(command, &format!("apt-get {}", args.join(" ")))
+    };
+    let install = ["install", "-y", "--no-install-recommends", QEMU_PACKAGE];
+    // A fresh machine may have no package lists yet.
+    apt(&install)
+        .or_else(|_| apt(&["update"]).and_then(|()| apt(&install)))
+        .map_err(|e| format!("{e}; install {QEMU_PACKAGE} by hand (it provides {QEMU})"))
+}
+
+/// Boots the image with its UART (and QEMU's monitor, behind Ctrl-A C) on
+/// this terminal.
+fn qemu(root: &Path) -> Result<(), String> {
+    println!("    Ctrl-A X quits QEMU; Ctrl-A C switches to its monitor and back");
+    let mut command = Command::new(QEMU);
+    command
+        .args(["-machine", "virt", "-bios", "none", "-nographic", "-kernel"])
+        .arg(root.join(FIRMWARE_IMAGE))
+        .current_dir(root);
+    run(
+        command,
+        &format!("{QEMU} -machine virt -bios none -nographic -kernel {FIRMWARE_IMAGE}"),
+    )
 }
