@@ -1,7 +1,7 @@
 //! Two simulated nodes on one modelled link, each running the shell on a UART.
 //!
-//! A node here is what the firmware is on hardware: a [`Node`] on the TCP/IP
-//! transport, and a [`Shell`] on a byte UART. The UART is one end of a Unix
+//! A node here is what the firmware is on hardware: a `tidenet_node::App`,
+//! the executor on a transport and the shell on a byte UART. The UART is one end of a Unix
 //! socket pair; the other end is handed out, so a person (`tidenet shell`), a
 //! test or a script talks to a simulated node exactly as it would to a serial
 //! port, with [`tidenet_shell::client`] or anything else.
@@ -21,13 +21,12 @@ use std::time::{Duration as WallDuration, Instant as WallInstant};
 
 use tidenet_bespoke::Bespoke;
 use tidenet_core::addr;
-use tidenet_core::node::Node;
 use tidenet_core::time::Duration;
 use tidenet_core::Transport;
+use tidenet_node::App;
 use tidenet_ringbuffer::link::Mailbox;
 use tidenet_ringbuffer::model::{self, Link, LinkConfig, CYCLE_NS};
 use tidenet_ringbuffer::{Resources, TcpIp};
-use tidenet_shell::Shell;
 
 use crate::{sim_id, TransferError, ALIGN_POLLS, STREAM_BUFFER};
 
@@ -219,19 +218,19 @@ fn run(
                 a.poll(now());
                 b.poll(now());
             }
-            serve(Node::new(a), Node::new(b), &link, uarts, stop, ready);
+            serve(a, b, &link, uarts, stop, ready);
         }
         Stack::Bespoke => {
             let (a, b) = (Bespoke::new(ring_a, id_a), Bespoke::new(ring_b, id_b));
-            serve(Node::new(a), Node::new(b), &link, uarts, stop, ready);
+            serve(a, b, &link, uarts, stop, ready);
         }
     }
 }
 
 /// Runs two nodes and their shells until `stop`.
 fn serve<T: Transport>(
-    mut node_a: Node<T>,
-    mut node_b: Node<T>,
+    a: T,
+    b: T,
     link: &RefCell<Link<'_>>,
     uarts: [UnixStream; 2],
     stop: &AtomicBool,
@@ -253,10 +252,10 @@ fn serve<T: Transport>(
             stop,
         })));
     }
-    let [res_sa, res_sb] = &mut shells[..] else {
+    let [res_a, res_b] = &mut shells[..] else {
         return fail(TransferError::Io(io::Error::other("two shells expected")));
     };
-    let (mut shell_a, mut shell_b) = match (Shell::new(res_sa), Shell::new(res_sb)) {
+    let (mut node_a, mut node_b) = match (App::new(a, res_a), App::new(b, res_b)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return fail(TransferError::Io(e)),
     };
@@ -264,24 +263,17 @@ fn serve<T: Transport>(
 
     while !stop.load(Ordering::Relaxed) {
         let now = now();
-        let mut active = node_a.poll(now);
-        active |= node_b.poll(now);
         // A UART error means the other end hung up: the node runs on, as a
         // board does with nobody at its serial port.
-        active |= shell_a.poll(&mut node_a, now).unwrap_or(false);
-        active |= shell_b.poll(&mut node_b, now).unwrap_or(false);
+        let mut active = node_a.poll(now).unwrap_or(false);
+        active |= node_b.poll(now).unwrap_or(false);
         if active {
             continue;
         }
-        let next = [
-            node_a.poll_at(now),
-            node_b.poll_at(now),
-            shell_a.poll_at(),
-            shell_b.poll_at(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let next = [node_a.poll_at(now), node_b.poll_at(now)]
+            .into_iter()
+            .flatten()
+            .min();
         if next.is_some_and(|t| t <= now) {
             continue; // A timer is due: poll again at once.
         }
