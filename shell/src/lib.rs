@@ -34,4 +34,4 @@ mod shell;
 pub use command::{Fault, DEFAULT_PORT};
 pub use frame::FRAME_TIMEOUT;
 pub use render::render;
-pub use shell::{Resources, Shell, FRAME_MAX, HISTORY, LINE_MAX, PROMPT};
+pub use shell::{Resources, Shell, FRAME_MAX, HISTORY, LINE_MAX, PROMPT, TYPEAHEAD};

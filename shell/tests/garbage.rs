@@ -14,12 +14,12 @@ use tidenet_core::node::{Node, TIMEOUT};
 use tidenet_core::proto::{self, Header, Request, Response, MAX_MESSAGE};
 use tidenet_core::time::{Duration, Instant};
 use tidenet_core::{Error, Stats, StreamId, StreamState, Transport};
-use tidenet_shell::{Resources, Shell, FRAME_TIMEOUT, LINE_MAX, PROMPT};
+use tidenet_shell::{Resources, Shell, FRAME_TIMEOUT, LINE_MAX, PROMPT, TYPEAHEAD};
 
 const STACK: &str = "noise-fake";
 
 /// A transport with no link: every request finishes at once, so the shell
-/// never waits.
+/// never waits, but for `ping`, which waits for its timeout.
 struct Fake;
 
 impl Transport for Fake {
@@ -68,8 +68,9 @@ impl Transport for Fake {
     fn recv_datagram(&mut self, _buf: &mut [u8]) -> Result<Option<(IpAddr, usize)>, Error> {
         Ok(None)
     }
+    /// Sent, and never answered: `ping` waits for its timeout.
     fn ping(&mut self, _peer: IpAddr, _now: Instant) -> Result<(), Error> {
-        Err(Error::Unsupported)
+        Ok(())
     }
     fn take_rtt(&mut self) -> Option<(IpAddr, Duration)> {
         None
@@ -636,4 +637,64 @@ fn a_frame_that_is_not_a_request_gets_malformed_request_under_its_tag() {
         proto::decode_response(&replies[0]).unwrap(),
         (Header::new(9), Response::Error(Error::MalformedRequest))
     );
+}
+
+/// Starts `ping 0`, which waits for its timeout, and polls until it runs.
+fn start_a_ping(shell: &mut Shell<'_, Uart>, node: &mut Node<Fake>, uart: &Uart) {
+    uart.feed(b"ping 0\r");
+    for _ in 0..16 {
+        node.poll(Instant::ZERO);
+        shell.poll(node, Instant::ZERO).unwrap();
+    }
+    assert!(node.is_busy(), "ping is not waiting");
+    uart.take_output();
+}
+
+fn finals(lines: &[String]) -> Vec<&String> {
+    lines
+        .iter()
+        .filter(|l| l.starts_with("ok") || l.starts_with("error: "))
+        .collect()
+}
+
+/// A 16550 holds 16 bytes and `ping` may wait a second: what is typed
+/// meanwhile leaves the UART at once, and runs, in order, after the reply.
+#[test]
+fn input_typed_while_a_request_waits_is_held_and_runs_after_it() {
+    rig!(uart, shell, node);
+    start_a_ping(&mut shell, &mut node, &uart);
+    uart.feed(b"status\rstats\rlinks\r");
+    node.poll(Instant::ZERO);
+    shell.poll(&mut node, Instant::ZERO).unwrap();
+    assert!(uart.input.borrow().is_empty(), "input left in the UART");
+    assert_eq!(lines(&uart.take_output()), Vec::<String>::new());
+
+    settle(&mut shell, &mut node, &uart, Instant::ZERO);
+    let out = lines(&uart.take_output());
+    let done = finals(&out);
+    assert_eq!(done.len(), 4, "{out:?}");
+    assert!(done[0].starts_with("error: timeout: "), "{out:?}");
+    assert_eq!(done[1..], ["ok", "ok", "ok"], "{out:?}");
+    let status = out.iter().position(|l| l == "version=1");
+    let stats = out.iter().position(|l| l == "frames_tx=0");
+    let links = out.iter().position(|l| l.starts_with("link=0 "));
+    assert!(status < stats && stats < links, "out of order: {out:?}");
+}
+
+/// Past the buffer's size, input stays in the UART rather than being
+/// dropped by the shell, and all of it runs in the end.
+#[test]
+fn typeahead_beyond_the_buffer_stays_in_the_uart() {
+    rig!(uart, shell, node);
+    start_a_ping(&mut shell, &mut node, &uart);
+    let lines_typed = TYPEAHEAD / 7 + 4;
+    uart.feed(&b"status\r".repeat(lines_typed));
+    node.poll(Instant::ZERO);
+    shell.poll(&mut node, Instant::ZERO).unwrap();
+    assert_eq!(uart.input.borrow().len(), 7 * lines_typed - TYPEAHEAD);
+
+    settle(&mut shell, &mut node, &uart, Instant::ZERO);
+    let out = lines(&uart.take_output());
+    let oks = finals(&out).iter().filter(|l| **l == "ok").count();
+    assert_eq!(oks, lines_typed, "{out:?}");
 }
