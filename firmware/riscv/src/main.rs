@@ -67,8 +67,8 @@ const LINK_UP: Duration = Duration::from_secs(2);
 // Everything large is a static, sized at build time, so that the linker
 // checks it against data memory. `main` takes each once.
 static mut LINK_MEMORY: [u64; LINK_WORDS] = [0; LINK_WORDS];
-static mut STACK_A: Resources<'static, STREAM_BUFFER> = Resources::new();
-static mut STACK_B: Resources<'static, STREAM_BUFFER> = Resources::new();
+static mut TCPIP_A: Resources<'static, STREAM_BUFFER> = Resources::new();
+static mut TCPIP_B: Resources<'static, STREAM_BUFFER> = Resources::new();
 // SAFETY: the shell's handle on the UART; the boot messages' handle is done
 // with before the shell starts.
 static mut SHELL: tidenet_shell::Resources<Uart16550> =
@@ -96,11 +96,11 @@ fn main() -> ! {
     let stack = stack::paint();
     // SAFETY: main runs once, on the only hart, with interrupts off, and
     // nothing else names these statics.
-    let (link_memory, stack_a, stack_b, shell) = unsafe {
+    let (link_memory, tcpip_a, tcpip_b, shell) = unsafe {
         (
             &mut *addr_of_mut!(LINK_MEMORY),
-            &mut *addr_of_mut!(STACK_A),
-            &mut *addr_of_mut!(STACK_B),
+            &mut *addr_of_mut!(TCPIP_A),
+            &mut *addr_of_mut!(TCPIP_B),
             &mut *addr_of_mut!(SHELL),
         )
     };
@@ -132,13 +132,13 @@ fn main() -> ! {
     let mut a = TcpIp::new(
         Mailbox::new(ring_a, addr::host_part(id_a.link_local())),
         id_a,
-        stack_a,
+        tcpip_a,
         now,
     );
     let mut b = TcpIp::new(
         Mailbox::new(ring_b, addr::host_part(id_b.link_local())),
         id_b,
-        stack_b,
+        tcpip_b,
         now,
     );
     let up_by = now + LINK_UP;
