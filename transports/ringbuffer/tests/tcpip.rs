@@ -20,9 +20,7 @@ fn id(n: u8) -> HardwareId {
 
 /// Runs `body` with two transports on an aligned, fault-free modelled link,
 /// and a function that polls both once.
-fn with_pair(
-    body: impl FnOnce(&mut dyn FnMut(&mut dyn FnMut(&mut dyn Transport, &mut dyn Transport))),
-) {
+fn with_pair(body: impl FnOnce(&mut Step<'_>)) {
     let config = LinkConfig::default();
     let mut memory = vec![0; config.memory_words()];
     let link = RefCell::new(Link::new(&config, &mut memory).unwrap());
@@ -49,8 +47,11 @@ fn with_pair(
     });
 }
 
+/// Polls both ends once, then hands them to the closure.
+type Step<'s> = dyn FnMut(&mut dyn FnMut(&mut dyn Transport, &mut dyn Transport)) + 's;
+
 fn poll_until(
-    step: &mut dyn FnMut(&mut dyn FnMut(&mut dyn Transport, &mut dyn Transport)),
+    step: &mut Step<'_>,
     mut done: impl FnMut(&mut dyn Transport, &mut dyn Transport) -> bool,
 ) {
     for _ in 0..200_000 {
