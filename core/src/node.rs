@@ -19,7 +19,7 @@ use crate::proto::{
     self, Header, Link, Peer, Request, Response, Status, StreamInfo, MAX_DATA, MAX_LISTENERS,
     MAX_MESSAGE, MAX_STREAMS, REMOTE_REPLY, REMOTE_REQUEST, VERSION,
 };
-use crate::time::{Duration, Instant};
+use crate::time::{earliest, Duration, Instant};
 use crate::{Error, StreamId, StreamState, Transport};
 
 /// How long `ping` and `remote` wait for the peer before answering
@@ -244,10 +244,7 @@ impl<T: Transport> Node<T> {
             Job::Ping { deadline, .. } | Job::Remote { deadline, .. } => Some(deadline),
             _ => None,
         };
-        match (self.transport.poll_at(now), deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(self.transport.poll_at(now), deadline)
     }
 
     fn reply_with(&mut self, tag: u16, result: Result<Response<'_>, Error>) {

@@ -48,6 +48,17 @@ impl Instant {
     }
 }
 
+/// The earlier of two optional deadlines; `None` means "no deadline".
+///
+/// Every layer's `poll_at` combines its own timer with the one below it;
+/// this is that combination, so they all agree on what `None` means.
+pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {

@@ -27,7 +27,7 @@
 
 use embedded_io::{Read, ReadReady, Write};
 use tidenet_core::node::Node;
-use tidenet_core::time::Instant;
+use tidenet_core::time::{earliest, Instant};
 use tidenet_core::Transport;
 use tidenet_shell::{Resources, Shell};
 
@@ -71,10 +71,7 @@ impl<'s, T: Transport, U: Read + ReadReady + Write> App<'s, T, U> {
     /// When [`poll`](App::poll) must run next at the latest, if nothing
     /// arrives first (a frame, a byte on the UART).
     pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
-        match (self.node.poll_at(now), self.shell.poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(self.node.poll_at(now), self.shell.poll_at())
     }
 
     /// The executor, for what the board does besides the shell.

@@ -21,7 +21,7 @@ use std::time::{Duration as WallDuration, Instant as WallInstant};
 
 use tidenet_bespoke::Bespoke;
 use tidenet_core::addr;
-use tidenet_core::time::Duration;
+use tidenet_core::time::{earliest, Duration};
 use tidenet_core::Transport;
 use tidenet_node::App;
 use tidenet_ringbuffer::link::Mailbox;
@@ -270,10 +270,7 @@ fn serve<T: Transport>(
         if active {
             continue;
         }
-        let next = [node_a.poll_at(now), node_b.poll_at(now)]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = earliest(node_a.poll_at(now), node_b.poll_at(now));
         if next.is_some_and(|t| t <= now) {
             continue; // A timer is due: poll again at once.
         }

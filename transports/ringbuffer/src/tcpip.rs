@@ -8,7 +8,7 @@ use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint};
 use tidenet_core::addr::{self, HardwareId};
 use tidenet_core::ringbuffer::{ReceiveRingbuffer, TransmitRingbuffer};
-use tidenet_core::time::{Duration, Instant};
+use tidenet_core::time::{earliest, Duration, Instant};
 use tidenet_core::{Error, Stats, StreamId, StreamState, Transport};
 
 use crate::frame::MAX_MTU;
@@ -329,10 +329,7 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
             .iface
             .poll_at(stamp(now), &self.sockets)
             .map(|t| Instant::from_micros(t.total_micros().max(0) as u64));
-        match (stack, self.device.inner().poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(stack, self.device.inner().poll_at())
     }
 
     fn local_addr(&self) -> IpAddr {
