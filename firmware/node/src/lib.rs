@@ -27,7 +27,7 @@
 
 use embedded_io::{Read, ReadReady, Write};
 use tidenet_core::node::Node;
-use tidenet_core::time::{earliest, Instant};
+use tidenet_core::time::{earliest, Duration, Instant};
 use tidenet_core::Transport;
 use tidenet_shell::{Resources, Shell};
 
@@ -39,6 +39,39 @@ use tidenet_shell::{Resources, Shell};
 pub trait Clock {
     /// The current time.
     fn now(&mut self) -> Instant;
+}
+
+/// A closure is a clock too: hosts and tests hand in their own time.
+impl<F: FnMut() -> Instant> Clock for F {
+    fn now(&mut self) -> Instant {
+        self()
+    }
+}
+
+/// Polls `transports` until each knows the peer at the far end of its link,
+/// or until `within` has passed on `clock`. Returns whether all did.
+///
+/// A board calls this after building its transports, so that it hands its
+/// shell links that are up: the first `connect` then does not meet
+/// `link-down`. Whether to go on without a peer is the board's choice.
+pub fn await_peers<T: Transport + ?Sized>(
+    transports: &mut [&mut T],
+    clock: &mut impl Clock,
+    within: Duration,
+) -> bool {
+    let deadline = clock.now() + within;
+    loop {
+        if transports.iter().all(|t| t.peer().is_some()) {
+            return true;
+        }
+        let now = clock.now();
+        if now >= deadline {
+            return false;
+        }
+        for transport in transports.iter_mut() {
+            transport.poll(now);
+        }
+    }
 }
 
 /// One node: the executor on transport `T`, and its shell on UART `U`.

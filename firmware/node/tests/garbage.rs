@@ -15,7 +15,7 @@ use std::rc::Rc;
 use tidenet_core::addr::{self, HardwareId};
 use tidenet_core::ringbuffer::{AlignedRingbuffer, ReceiveRingbuffer, TransmitRingbuffer};
 use tidenet_core::time::{Duration, Instant};
-use tidenet_node::App;
+use tidenet_node::{await_peers, App};
 use tidenet_ringbuffer::link::Mailbox;
 use tidenet_ringbuffer::{Resources, TcpIp};
 
@@ -171,19 +171,29 @@ fn a_node_on_a_garbage_link_answers_every_command_once() {
     let uart = Uart::default();
     let mut shell = tidenet_shell::Resources::new(uart.clone());
     let ring = AlignedRingbuffer::new(Sink, Noise(0x9e37_79b9_7f4a_7c15));
-    let transport = TcpIp::new(
+    let mut transport = TcpIp::new(
         Mailbox::new(ring, addr::host_part(id.link_local())),
         id,
         &mut resources,
         Instant::ZERO,
     );
-    let Ok(app) = App::new(transport, &mut shell);
-    let mut bench = Bench {
-        app,
-        uart,
-        now: Instant::ZERO,
+    // No peer can be learnt from garbage: waiting for one gives up on time.
+    let mut now = Instant::ZERO;
+    let mut clock = || {
+        now = now + Duration::from_micros(100);
+        now
     };
-    bench.run_for(Duration::from_millis(200));
+    assert!(!await_peers(
+        &mut [&mut transport],
+        &mut clock,
+        Duration::from_millis(200)
+    ));
+    assert!(
+        now >= Instant::from_micros(200_000),
+        "gave up early, at {now}"
+    );
+    let Ok(app) = App::new(transport, &mut shell);
+    let mut bench = Bench { app, uart, now };
 
     // Line noise on the UART as well. Then a zero, which closes a frame the
     // noise left open or opens one that times out, and an Enter that ends

@@ -141,12 +141,7 @@ fn main() -> ! {
         tcpip_b,
         now,
     );
-    let up_by = now + LINK_UP;
-    while (a.peer().is_none() || b.peer().is_none()) && clock.now() < up_by {
-        let now = clock.now();
-        a.poll(now);
-        b.poll(now);
-    }
+    let up = tidenet_node::await_peers(&mut [&mut a, &mut b], &mut clock, LINK_UP);
     say(
         console,
         format_args!(
@@ -157,7 +152,7 @@ fn main() -> ! {
             LINK.depth,
             LOSS_PERCENT,
             CORRUPT_PERCENT,
-            if a.peer().is_some() { "up" } else { "down" },
+            if up { "up" } else { "down" },
         ),
     );
 

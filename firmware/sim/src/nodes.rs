@@ -30,6 +30,9 @@ use tidenet_ringbuffer::{Resources, TcpIp};
 
 use crate::{sim_id, TransferError, ALIGN_POLLS, STREAM_BUFFER};
 
+/// How long the nodes get to learn each other's address before start-up
+/// fails with `link-down`.
+const LINK_UP: Duration = Duration::from_secs(1);
 /// How long the thread sleeps when both nodes are idle.
 const IDLE_SLEEP: WallDuration = WallDuration::from_micros(100);
 /// The read timeout of the UART ends handed out, so that clients can give up.
@@ -190,7 +193,7 @@ fn run(
     let Some((ring_a, ring_b)) = model::align(&link, ALIGN_POLLS) else {
         return fail(TransferError::AlignmentFailed);
     };
-    let now = || link.borrow().instant();
+    let mut now = || link.borrow().instant();
     let (id_a, id_b) = (sim_id(1), sim_id(2));
     match stack {
         Stack::Tcpip => {
@@ -208,15 +211,9 @@ fn run(
                 &mut res_b,
                 now(),
             );
-            // Hand the nodes over with the link up, as a board is after boot,
-            // so the first `connect` does not meet `link-down`.
-            let up_by = now() + Duration::from_secs(1);
-            while a.peer().is_none() || b.peer().is_none() {
-                if now() > up_by {
-                    return fail(TransferError::Transport(tidenet_core::Error::LinkDown));
-                }
-                a.poll(now());
-                b.poll(now());
+            // Hand the nodes over with the link up, as a board is after boot.
+            if !tidenet_node::await_peers(&mut [&mut a, &mut b], &mut now, LINK_UP) {
+                return fail(TransferError::Transport(tidenet_core::Error::LinkDown));
             }
             serve(a, b, &link, uarts, stop, ready);
         }
