@@ -137,7 +137,7 @@ impl StackRegion {
 /// A running QEMU with the image booted to its prompt. Dropping it stops
 /// QEMU.
 pub struct Qemu {
-    child: Child,
+    process: Process,
     uart: UnixStream,
     monitor: UnixStream,
     dir: TempDir,
@@ -162,65 +162,69 @@ impl Qemu {
         let monitor_path = dir.path().join("monitor");
         let qemu = std::env::var_os("TIDENET_QEMU").unwrap_or_else(|| QEMU.into());
         let started = Instant::now();
-        let mut child = Command::new(qemu)
-            .args(["-machine", "virt", "-bios", "none", "-display", "none"])
-            .arg("-chardev")
-            // wait=on: the machine starts once the UART is connected, so
-            // nothing it prints is lost.
-            .arg(format!(
-                "socket,id=uart,path={},server=on,wait=on",
-                uart_path.display()
-            ))
-            .args(["-serial", "chardev:uart"])
-            .arg("-monitor")
-            .arg(format!(
-                "unix:{},server=on,wait=off",
-                monitor_path.display()
-            ))
-            .arg("-kernel")
-            .arg(image)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(QemuError::Spawn)?;
-        let uart = match connect(&uart_path, &mut child) {
-            Ok(uart) => uart,
-            Err(e) => return Err(stop(child, e)),
-        };
+        let mut process = Process(
+            Command::new(qemu)
+                .args(["-machine", "virt", "-bios", "none", "-display", "none"])
+                .arg("-chardev")
+                // wait=on: the machine starts once the UART is connected, so
+                // nothing it prints is lost.
+                .arg(format!(
+                    "socket,id=uart,path={},server=on,wait=on",
+                    uart_path.display()
+                ))
+                .args(["-serial", "chardev:uart"])
+                .arg("-monitor")
+                .arg(format!(
+                    "unix:{},server=on,wait=off",
+                    monitor_path.display()
+                ))
+                .arg("-kernel")
+                .arg(image)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(QemuError::Spawn)?,
+        );
+        let mut uart = process.connect(&uart_path)?;
         let to_start = started.elapsed();
-        let monitor = match connect(&monitor_path, &mut child) {
-            Ok(monitor) => monitor,
-            Err(e) => return Err(stop(child, e)),
-        };
-        let mut qemu = Qemu {
-            child,
+        let mut monitor = process.connect(&monitor_path)?;
+
+        let machine_started = Instant::now();
+        let seen = process.read_until(&mut uart, |seen| {
+            let text = String::from_utf8_lossy(seen);
+            text.find(LAST_BANNER_LINE)
+                .is_some_and(|at| seen[at..].ends_with(PROMPT))
+        });
+        let seen = seen.map_err(|e| match e {
+            ReadError::Timeout(seen) => {
+                QemuError::NoPrompt(String::from_utf8_lossy(&seen).into_owned())
+            }
+            ReadError::Qemu(e) => e,
+        })?;
+        let to_prompt = machine_started.elapsed();
+        let banner: Vec<String> = String::from_utf8_lossy(&seen)
+            .lines()
+            .map(|l| l.trim_end().to_owned())
+            .filter(|l| !l.is_empty() && l != ">")
+            .collect();
+        let stack = banner
+            .iter()
+            .find_map(|line| StackRegion::parse(line))
+            .ok_or_else(|| QemuError::NoStackLine(banner.join("\n")))?;
+        read_monitor_prompt(&mut process, &mut monitor)?;
+        Ok(Qemu {
+            process,
             uart,
             monitor,
             dir,
             boot: Boot {
                 to_start,
-                to_prompt: Duration::ZERO,
-                banner: Vec::new(),
-                stack: StackRegion {
-                    low: 0,
-                    high: 0,
-                    paint: 0,
-                },
+                to_prompt,
+                banner,
+                stack,
             },
-        };
-        qemu.uart.set_read_timeout(Some(READ_TIMEOUT))?;
-        qemu.monitor.set_read_timeout(Some(READ_TIMEOUT))?;
-        let machine_started = Instant::now();
-        let banner = qemu.read_banner()?;
-        qemu.boot.to_prompt = machine_started.elapsed();
-        qemu.boot.stack = banner
-            .iter()
-            .find_map(|line| StackRegion::parse(line))
-            .ok_or_else(|| QemuError::NoStackLine(banner.join("\n")))?;
-        qemu.boot.banner = banner;
-        qemu.read_monitor_prompt()?;
-        Ok(qemu)
+        })
     }
 
     /// What booting took and printed.
@@ -240,11 +244,9 @@ impl Qemu {
     pub fn stack_used(&mut self) -> Result<u32, QemuError> {
         let StackRegion { low, high, paint } = self.boot.stack;
         let dump = self.dir.path().join("stack");
-        self.monitor_command(&format!(
-            "pmemsave {low:#x} {} \"{}\"",
-            high - low,
-            dump.display()
-        ))?;
+        let command = format!("pmemsave {low:#x} {} \"{}\"\n", high - low, dump.display());
+        self.monitor.write_all(command.as_bytes())?;
+        read_monitor_prompt(&mut self.process, &mut self.monitor)?;
         let bytes = std::fs::read(&dump)?;
         if bytes.len() != (high - low) as usize {
             return Err(QemuError::Monitor(format!(
@@ -259,114 +261,108 @@ impl Qemu {
             .count() as u32;
         Ok(high - low - 4 * untouched)
     }
+}
 
-    /// Reads the UART up to the first prompt after the banner's last line.
-    fn read_banner(&mut self) -> Result<Vec<String>, QemuError> {
+/// Reads the monitor's output up to its next `(qemu) ` prompt.
+fn read_monitor_prompt(process: &mut Process, monitor: &mut UnixStream) -> Result<(), QemuError> {
+    match process.read_until(monitor, |seen| seen.ends_with(b"(qemu) ")) {
+        Ok(_) => Ok(()),
+        Err(ReadError::Timeout(seen)) => Err(QemuError::Monitor(format!(
+            "no prompt; it printed {:?}",
+            String::from_utf8_lossy(&seen)
+        ))),
+        Err(ReadError::Qemu(e)) => Err(e),
+    }
+}
+
+/// Why [`Process::read_until`] stopped short.
+enum ReadError {
+    /// [`BOOT_TIMEOUT`] passed; what was read is attached.
+    Timeout(Vec<u8>),
+    /// QEMU exited, or the socket failed.
+    Qemu(QemuError),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> Self {
+        ReadError::Qemu(e.into())
+    }
+}
+
+/// The QEMU process: killed when dropped, so that every early return from
+/// [`Qemu::boot`] and every dropped [`Qemu`] leaves nothing running.
+struct Process(Child);
+
+impl Process {
+    /// Connects to a socket QEMU is about to create, while QEMU runs.
+    fn connect(&mut self, path: &Path) -> Result<UnixStream, QemuError> {
         let deadline = Instant::now() + BOOT_TIMEOUT;
-        let mut seen = Vec::new();
-        let mut chunk = [0u8; 512];
         loop {
-            let text = String::from_utf8_lossy(&seen);
-            if let Some(at) = text.find(LAST_BANNER_LINE) {
-                if seen[at..].ends_with(PROMPT) {
-                    return Ok(text
-                        .lines()
-                        .map(|l| l.trim_end().to_owned())
-                        .filter(|l| !l.is_empty() && l != ">")
-                        .collect());
+            match UnixStream::connect(path) {
+                Ok(stream) => {
+                    stream.set_read_timeout(Some(READ_TIMEOUT))?;
+                    return Ok(stream);
                 }
-            }
-            if Instant::now() > deadline {
-                return Err(QemuError::NoPrompt(text.into_owned()));
+                Err(e) if Instant::now() > deadline => return Err(e.into()),
+                Err(_) => {}
             }
             self.check_running()?;
-            match self.uart.read(&mut chunk) {
-                Ok(0) => return Err(self.exited()),
-                Ok(n) => seen.extend_from_slice(&chunk[..n]),
-                Err(e) if is_timeout(&e) => {}
-                Err(e) => return Err(e.into()),
-            }
+            sleep(Duration::from_millis(5));
         }
     }
 
-    fn monitor_command(&mut self, command: &str) -> Result<(), QemuError> {
-        self.monitor.write_all(command.as_bytes())?;
-        self.monitor.write_all(b"\n")?;
-        self.read_monitor_prompt()
-    }
-
-    /// Reads the monitor's output up to its next `(qemu) ` prompt.
-    fn read_monitor_prompt(&mut self) -> Result<(), QemuError> {
+    /// Reads `stream` until what was read satisfies `done`, QEMU exits, or
+    /// [`BOOT_TIMEOUT`] passes. Returns what was read.
+    fn read_until(
+        &mut self,
+        stream: &mut UnixStream,
+        done: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<u8>, ReadError> {
         let deadline = Instant::now() + BOOT_TIMEOUT;
         let mut seen = Vec::new();
         let mut chunk = [0u8; 512];
-        while !seen.ends_with(b"(qemu) ") {
+        while !done(&seen) {
             if Instant::now() > deadline {
-                return Err(QemuError::Monitor(format!(
-                    "no prompt; it printed {:?}",
-                    String::from_utf8_lossy(&seen)
-                )));
+                return Err(ReadError::Timeout(seen));
             }
-            match self.monitor.read(&mut chunk) {
-                Ok(0) => return Err(self.exited()),
+            self.check_running().map_err(ReadError::Qemu)?;
+            match stream.read(&mut chunk) {
+                Ok(0) => return Err(ReadError::Qemu(self.exited())),
                 Ok(n) => seen.extend_from_slice(&chunk[..n]),
                 Err(e) if is_timeout(&e) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
+        Ok(seen)
     }
 
     fn check_running(&mut self) -> Result<(), QemuError> {
-        match self.child.try_wait()? {
+        match self.0.try_wait()? {
             Some(_) => Err(self.exited()),
             None => Ok(()),
         }
     }
 
+    /// Stops QEMU and returns what it said on stderr.
     fn exited(&mut self) -> QemuError {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        QemuError::Exited(stderr_of(&mut self.child))
+        self.stop();
+        let mut stderr = String::new();
+        if let Some(pipe) = self.0.stderr.as_mut() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        QemuError::Exited(stderr.trim().to_owned())
+    }
+
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
-impl Drop for Qemu {
+impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
-}
-
-/// Connects to a socket QEMU is about to create, while QEMU runs.
-fn connect(path: &Path, child: &mut Child) -> Result<UnixStream, QemuError> {
-    let deadline = Instant::now() + BOOT_TIMEOUT;
-    loop {
-        match UnixStream::connect(path) {
-            Ok(stream) => return Ok(stream),
-            Err(e) if Instant::now() > deadline => return Err(e.into()),
-            Err(_) => {}
-        }
-        if child.try_wait()?.is_some() {
-            return Err(QemuError::Exited(stderr_of(child)));
-        }
-        sleep(Duration::from_millis(5));
-    }
-}
-
-/// Stops QEMU after a failed start, keeping its stderr if it had exited.
-fn stop(mut child: Child, error: QemuError) -> QemuError {
-    let _ = child.kill();
-    let _ = child.wait();
-    error
-}
-
-fn stderr_of(child: &mut Child) -> String {
-    let mut stderr = String::new();
-    if let Some(pipe) = child.stderr.as_mut() {
-        let _ = pipe.read_to_string(&mut stderr);
-    }
-    stderr.trim().to_owned()
 }
 
 fn is_timeout(e: &io::Error) -> bool {
