@@ -228,6 +228,11 @@ fn message(tag: u16, request: &Request<'_>) -> Vec<u8> {
     buf[..len].to_vec()
 }
 
+/// A `ping` request message.
+fn ping_message(tag: u16, peer: Peer) -> Vec<u8> {
+    message(tag, &Request::Ping { peer })
+}
+
 /// A request's postcard bytes without a header, as `Remote` carries them.
 fn inner(request: &Request<'_>) -> Vec<u8> {
     let mut buf = [0u8; MAX_MESSAGE];
@@ -413,16 +418,8 @@ fn a_second_request_before_the_reply_is_taken_is_busy() {
     assert_eq!(take(&mut node), None, "the busy requests left no reply");
 
     // A request that waits for the link is busy the same way.
-    node.request(
-        &message(
-            3,
-            &Request::Ping {
-                peer: Peer::Link(0),
-            },
-        ),
-        at_ms(0),
-    )
-    .unwrap();
+    node.request(&ping_message(3, Peer::Link(0)), at_ms(0))
+        .unwrap();
     assert!(node.is_busy());
     assert_eq!(
         node.request(&message(4, &Request::Status), at_ms(0)),
@@ -441,12 +438,7 @@ fn a_second_request_before_the_reply_is_taken_is_busy() {
 #[test]
 fn ping_replies_pong_when_the_rtt_arrives() {
     let mut node = node();
-    let ping = message(
-        9,
-        &Request::Ping {
-            peer: Peer::Link(0),
-        },
-    );
+    let ping = ping_message(9, Peer::Link(0));
     node.request(&ping, at_ms(100)).unwrap();
     assert_eq!(node.transport().pinged, [B]);
     assert_eq!(node.take_reply(), None);
@@ -471,12 +463,7 @@ fn ping_replies_pong_when_the_rtt_arrives() {
     assert_eq!(node.poll_at(at_ms(160)), None, "nothing left to wait for");
 
     // By address, too.
-    let ping = message(
-        10,
-        &Request::Ping {
-            peer: Peer::Addr(C),
-        },
-    );
+    let ping = ping_message(10, Peer::Addr(C));
     node.request(&ping, at_ms(200)).unwrap();
     assert_eq!(node.transport().pinged, [B, C]);
     node.transport_mut().rtt = Some((C, Duration::from_nanos(8)));
@@ -490,12 +477,7 @@ fn ping_replies_pong_when_the_rtt_arrives() {
 #[test]
 fn a_pong_from_another_peer_is_not_the_reply() {
     let mut node = node();
-    let ping = message(
-        9,
-        &Request::Ping {
-            peer: Peer::Link(0),
-        },
-    );
+    let ping = ping_message(9, Peer::Link(0));
     node.request(&ping, at_ms(0)).unwrap();
     node.transport_mut().rtt = Some((C, Duration::from_micros(1)));
     node.poll(at_ms(1));
@@ -518,12 +500,7 @@ fn a_pong_from_another_peer_is_not_the_reply() {
 fn ping_times_out_after_one_second_when_no_pong_comes() {
     let mut node = node();
     let start = at_ms(5_000);
-    let ping = message(
-        0xbeef,
-        &Request::Ping {
-            peer: Peer::Link(0),
-        },
-    );
+    let ping = ping_message(0xbeef, Peer::Link(0));
     node.request(&ping, start).unwrap();
     let deadline = start + TIMEOUT;
     assert_eq!(TIMEOUT, Duration::from_secs(1));
