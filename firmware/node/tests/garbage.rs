@@ -12,11 +12,10 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::rc::Rc;
 
-use tidenet_core::addr::{self, HardwareId};
+use tidenet_core::addr::HardwareId;
 use tidenet_core::ringbuffer::{AlignedRingbuffer, ReceiveRingbuffer, TransmitRingbuffer};
 use tidenet_core::time::{Duration, Instant};
 use tidenet_node::{await_peers, App};
-use tidenet_ringbuffer::link::Mailbox;
 use tidenet_ringbuffer::{Resources, TcpIp};
 
 const DEPTH: usize = 256;
@@ -171,12 +170,7 @@ fn a_node_on_a_garbage_link_answers_every_command_once() {
     let uart = Uart::default();
     let mut shell = tidenet_shell::Resources::new(uart.clone());
     let ring = AlignedRingbuffer::new(Sink, Noise(0x9e37_79b9_7f4a_7c15));
-    let mut transport = TcpIp::new(
-        Mailbox::new(ring, addr::host_part(id.link_local())),
-        id,
-        &mut resources,
-        Instant::ZERO,
-    );
+    let mut transport = TcpIp::new(ring, id, &mut resources, Instant::ZERO);
     // No peer can be learnt from garbage: waiting for one gives up on time.
     let mut now = Instant::ZERO;
     let mut clock = || {

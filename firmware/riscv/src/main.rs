@@ -21,12 +21,11 @@ use core::fmt::Display;
 use core::ptr::addr_of_mut;
 
 use embedded_io::Write;
-use tidenet_core::addr::{self, HardwareId};
+use tidenet_core::addr::HardwareId;
 use tidenet_core::node::Node;
 use tidenet_core::time::{Duration, Instant};
 use tidenet_core::Transport;
 use tidenet_node::{App, Clock};
-use tidenet_ringbuffer::link::Mailbox;
 use tidenet_ringbuffer::model::{self, Faults, Link, LinkConfig, CYCLE_NS};
 use tidenet_ringbuffer::{Resources, TcpIp};
 
@@ -129,18 +128,8 @@ fn main() -> ! {
     let mut clock = LinkClock { clint, link: &link };
     let (id_a, id_b) = (board_id(1), board_id(2));
     let now = clock.now();
-    let mut a = TcpIp::new(
-        Mailbox::new(ring_a, addr::host_part(id_a.link_local())),
-        id_a,
-        tcpip_a,
-        now,
-    );
-    let mut b = TcpIp::new(
-        Mailbox::new(ring_b, addr::host_part(id_b.link_local())),
-        id_b,
-        tcpip_b,
-        now,
-    );
+    let mut a = TcpIp::new(ring_a, id_a, tcpip_a, now);
+    let mut b = TcpIp::new(ring_b, id_b, tcpip_b, now);
     let up = tidenet_node::await_peers(&mut [&mut a, &mut b], &mut clock, LINK_UP);
     say(
         console,

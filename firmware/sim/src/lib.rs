@@ -12,9 +12,8 @@ use std::fmt;
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use sha2::{Digest, Sha256};
-use tidenet_core::addr::{self, HardwareId};
+use tidenet_core::addr::HardwareId;
 use tidenet_core::{Error, Stats, StreamId, Transport};
-use tidenet_ringbuffer::link::Mailbox;
 use tidenet_ringbuffer::model::{self, ConfigError, Injected, Link, LinkConfig, CYCLE_NS};
 use tidenet_ringbuffer::{Resources, TcpIp};
 
@@ -171,13 +170,11 @@ pub fn transfer(
     let align_cycles = link.borrow().cycles();
 
     let (id_a, id_b) = (sim_id(1), sim_id(2));
-    let mailbox_a = Mailbox::new(ring_a, addr::host_part(id_a.link_local()));
-    let mailbox_b = Mailbox::new(ring_b, addr::host_part(id_b.link_local()));
-    let mtu = mailbox_a.mtu();
     let mut res_a = Box::new(Resources::<STREAM_BUFFER>::new());
     let mut res_b = Box::new(Resources::<STREAM_BUFFER>::new());
-    let mut a = TcpIp::new(mailbox_a, id_a, &mut res_a, now());
-    let mut b = TcpIp::new(mailbox_b, id_b, &mut res_b, now());
+    let mut a = TcpIp::new(ring_a, id_a, &mut res_a, now());
+    let mut b = TcpIp::new(ring_b, id_b, &mut res_b, now());
+    let mtu = a.mailbox().mtu();
 
     b.listen(DEMO_PORT)?;
     let peer = loop {

@@ -20,11 +20,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration as WallDuration, Instant as WallInstant};
 
 use tidenet_bespoke::Bespoke;
-use tidenet_core::addr;
 use tidenet_core::time::{earliest, Duration};
 use tidenet_core::Transport;
 use tidenet_node::App;
-use tidenet_ringbuffer::link::Mailbox;
 use tidenet_ringbuffer::model::{self, Link, LinkConfig, CYCLE_NS};
 use tidenet_ringbuffer::{Resources, TcpIp};
 
@@ -199,18 +197,8 @@ fn run(
         Stack::Tcpip => {
             let mut res_a = Box::new(Resources::<STREAM_BUFFER>::new());
             let mut res_b = Box::new(Resources::<STREAM_BUFFER>::new());
-            let mut a = TcpIp::new(
-                Mailbox::new(ring_a, addr::host_part(id_a.link_local())),
-                id_a,
-                &mut res_a,
-                now(),
-            );
-            let mut b = TcpIp::new(
-                Mailbox::new(ring_b, addr::host_part(id_b.link_local())),
-                id_b,
-                &mut res_b,
-                now(),
-            );
+            let mut a = TcpIp::new(ring_a, id_a, &mut res_a, now());
+            let mut b = TcpIp::new(ring_b, id_b, &mut res_b, now());
             // Hand the nodes over with the link up, as a board is after boot.
             if !tidenet_node::await_peers(&mut [&mut a, &mut b], &mut now, LINK_UP) {
                 return fail(TransferError::Transport(tidenet_core::Error::LinkDown));

@@ -7,7 +7,7 @@ use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet, Soc
 use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint};
 use tidenet_core::addr::{self, HardwareId};
-use tidenet_core::ringbuffer::{ReceiveRingbuffer, TransmitRingbuffer};
+use tidenet_core::ringbuffer::{AlignedRingbuffer, ReceiveRingbuffer, TransmitRingbuffer};
 use tidenet_core::time::{earliest, Duration, Instant};
 use tidenet_core::{Error, Stats, StreamId, StreamState, Transport};
 
@@ -105,15 +105,17 @@ fn stamp(now: Instant) -> smoltcp::time::Instant {
 }
 
 impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
-    /// A transport on `mailbox` for the link end `id`, using `resources`.
+    /// A transport on the aligned link `ring` for the link end `id`, using
+    /// `resources`. The link layer ([`Mailbox`]) is built here, from the
+    /// same `id`, so its address and the IP address cannot disagree.
     pub fn new<const BUF: usize>(
-        mailbox: Mailbox<T, R>,
+        ring: AlignedRingbuffer<T, R>,
         id: HardwareId,
         resources: &'a mut Resources<'a, BUF>,
         now: Instant,
     ) -> Self {
         let local = id.link_local();
-        let mut device = TcpWatch::new(mailbox);
+        let mut device = TcpWatch::new(Mailbox::new(ring, addr::host_part(local)));
         let mut config = Config::new(HardwareAddress::Ip);
         // Initial sequence numbers and ephemeral ports differ per board.
         config.random_seed = u64::from(u32::from(local)) << 16 | u64::from(id.port);

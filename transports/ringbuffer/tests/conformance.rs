@@ -2,8 +2,6 @@
 
 use tidenet_conformance::model::{self, Pair};
 use tidenet_conformance::{suite, Claims, Conditions, Ends};
-use tidenet_core::addr;
-use tidenet_ringbuffer::link::Mailbox;
 use tidenet_ringbuffer::{Resources, TcpIp};
 
 fn harness(conditions: Conditions, case: &mut dyn FnMut(&mut dyn Ends)) {
@@ -12,18 +10,8 @@ fn harness(conditions: Conditions, case: &mut dyn FnMut(&mut dyn Ends)) {
         let mut res_a = Box::new(Resources::<8192>::new());
         let mut res_b = Box::new(Resources::<8192>::new());
         let now = link.borrow().instant();
-        let a = TcpIp::new(
-            Mailbox::new(ra, addr::host_part(id_a.link_local())),
-            id_a,
-            &mut res_a,
-            now,
-        );
-        let b = TcpIp::new(
-            Mailbox::new(rb, addr::host_part(id_b.link_local())),
-            id_b,
-            &mut res_b,
-            now,
-        );
+        let a = TcpIp::new(ra, id_a, &mut res_a, now);
+        let b = TcpIp::new(rb, id_b, &mut res_b, now);
         case(&mut Pair { a, b, link });
     });
 }

@@ -4,10 +4,9 @@
 use core::cell::RefCell;
 use core::net::{IpAddr, Ipv4Addr};
 
-use tidenet_core::addr::{self, HardwareId};
+use tidenet_core::addr::HardwareId;
 use tidenet_core::time::{Duration, Instant};
 use tidenet_core::{Error, StreamId, StreamState, Transport};
-use tidenet_ringbuffer::link::Mailbox;
 use tidenet_ringbuffer::model::{align, Link, LinkConfig, Port, Side};
 use tidenet_ringbuffer::{Resources, TcpIp};
 
@@ -28,18 +27,8 @@ fn with_pair(body: impl FnOnce(&mut Step<'_>)) {
     let mut res_a = Box::new(Resources::<4096>::new());
     let mut res_b = Box::new(Resources::<4096>::new());
     let now = || link.borrow().instant();
-    let mut a = TcpIp::new(
-        Mailbox::new(ra, addr::host_part(id(1).link_local())),
-        id(1),
-        &mut res_a,
-        now(),
-    );
-    let mut b = TcpIp::new(
-        Mailbox::new(rb, addr::host_part(id(2).link_local())),
-        id(2),
-        &mut res_b,
-        now(),
-    );
+    let mut a = TcpIp::new(ra, id(1), &mut res_a, now());
+    let mut b = TcpIp::new(rb, id(2), &mut res_b, now());
     body(&mut |f| {
         a.poll(now());
         b.poll(now());
@@ -74,7 +63,7 @@ fn before_the_peer_is_known_operations_say_link_down() {
     let ring = tidenet_core::ringbuffer::AlignedRingbuffer::new(tx, rx);
     let mut res = Box::new(Resources::<1024>::new());
     let start = link.borrow().instant();
-    let mut a = TcpIp::new(Mailbox::new(ring, 0x0101), id(1), &mut res, start);
+    let mut a = TcpIp::new(ring, id(1), &mut res, start);
     let now = link.borrow().instant();
     a.poll(now);
     let somewhere = IpAddr::V4(Ipv4Addr::new(169, 254, 9, 9));
