@@ -1138,23 +1138,23 @@ fn a_listen_the_transport_refuses_is_not_recorded() {
     assert!(status_of(&mut node).listening.is_empty());
 }
 
+/// The requests that name a peer: `connect`, `ping` and `remote` (of `inner`).
+fn peer_requests(peer: Peer, inner: &[u8]) -> [Request<'_>; 3] {
+    [
+        Request::Connect { peer, port: 7000 },
+        Request::Ping { peer },
+        Request::Remote {
+            peer,
+            request: inner,
+        },
+    ]
+}
+
 #[test]
 fn a_link_other_than_zero_is_unknown_link() {
     let mut node = node();
     let stats = remote_stats();
-    for request in [
-        Request::Connect {
-            peer: Peer::Link(1),
-            port: 7000,
-        },
-        Request::Ping {
-            peer: Peer::Link(1),
-        },
-        Request::Remote {
-            peer: Peer::Link(1),
-            request: &stats,
-        },
-    ] {
+    for request in peer_requests(Peer::Link(1), &stats) {
         assert_eq!(
             error_of(&mut node, &request),
             Error::UnknownLink(1),
@@ -1180,19 +1180,7 @@ fn a_link_other_than_zero_is_unknown_link() {
 fn link_zero_with_no_peer_is_link_down() {
     let mut node = Node::new(Fake::new(A, None));
     let stats = remote_stats();
-    for request in [
-        Request::Connect {
-            peer: Peer::Link(0),
-            port: 7000,
-        },
-        Request::Ping {
-            peer: Peer::Link(0),
-        },
-        Request::Remote {
-            peer: Peer::Link(0),
-            request: &stats,
-        },
-    ] {
+    for request in peer_requests(Peer::Link(0), &stats) {
         assert_eq!(
             error_of(&mut node, &request),
             Error::LinkDown,
