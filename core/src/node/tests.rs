@@ -228,6 +228,12 @@ fn message(tag: u16, request: &Request<'_>) -> Vec<u8> {
     buf[..len].to_vec()
 }
 
+/// `connect 0 7000`: a stream over link 0.
+const CONNECT: Request<'static> = Request::Connect {
+    peer: Peer::Link(0),
+    port: 7000,
+};
+
 /// A `ping` request message.
 fn ping_message(tag: u16, peer: Peer) -> Vec<u8> {
     message(tag, &Request::Ping { peer })
@@ -921,13 +927,7 @@ fn connect_records_a_stream_that_status_shows() {
     assert_eq!(status.addr, A);
     assert!(status.streams.is_empty());
 
-    let opened = response_of(
-        &mut node,
-        &Request::Connect {
-            peer: Peer::Link(0),
-            port: 7000,
-        },
-    );
+    let opened = response_of(&mut node, &CONNECT);
     let Response::Opened { stream } = opened else {
         panic!("expected opened, got {opened:?}");
     };
@@ -961,13 +961,7 @@ fn connect_records_a_stream_that_status_shows() {
 #[test]
 fn close_removes_the_stream_from_status() {
     let mut node = node();
-    let Response::Opened { stream } = response_of(
-        &mut node,
-        &Request::Connect {
-            peer: Peer::Link(0),
-            port: 7000,
-        },
-    ) else {
+    let Response::Opened { stream } = response_of(&mut node, &CONNECT) else {
         panic!("connect failed");
     };
     assert_eq!(
@@ -985,13 +979,7 @@ fn close_removes_the_stream_from_status() {
 #[test]
 fn a_stream_the_transport_forgets_leaves_status_on_the_next_poll() {
     let mut node = node();
-    response_of(
-        &mut node,
-        &Request::Connect {
-            peer: Peer::Link(0),
-            port: 7000,
-        },
-    );
+    response_of(&mut node, &CONNECT);
     node.transport_mut().streams = [None; SLOTS];
     let status = status_of(&mut node);
     assert_eq!(
@@ -1205,13 +1193,7 @@ fn link_zero_with_no_peer_is_link_down() {
 #[test]
 fn send_recv_stats_and_reset_reach_the_transport() {
     let mut node = node();
-    response_of(
-        &mut node,
-        &Request::Connect {
-            peer: Peer::Link(0),
-            port: 7000,
-        },
-    );
+    response_of(&mut node, &CONNECT);
     assert_eq!(
         response_of(
             &mut node,
