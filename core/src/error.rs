@@ -80,6 +80,10 @@ pub enum Error {
     },
     /// The request cannot be run on a peer through `remote`.
     NotRemotable,
+    /// A datagram the stack would take for one of its own probes: the DCF
+    /// control channel reads 16 bytes starting with a probe magic as a ping
+    /// or a pong.
+    ReservedDatagram,
 }
 
 impl fmt::Display for Error {
@@ -138,6 +142,10 @@ impl fmt::Display for Error {
             Error::NotRemotable => write!(
                 f,
                 "not-remotable: ping and remote cannot run on a peer; run them on the peer's own shell"
+            ),
+            Error::ReservedDatagram => write!(
+                f,
+                "reserved-datagram: the stack would read this datagram as one of its own probes; change its first bytes or its length"
             ),
         }
     }

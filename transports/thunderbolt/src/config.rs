@@ -1,0 +1,222 @@
+//! What a transport is built from, and the DCF builder that sets it.
+
+use std::fmt;
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{Thunderbolt, TransportError};
+
+/// The interface DCF peers use unless told otherwise.
+pub const DEFAULT_INTERFACE: &str = "thunderbolt0";
+/// UDP port of the control channel.
+pub const DEFAULT_CONTROL_PORT: u16 = 5000;
+/// TCP port data streams are opened to.
+pub const DEFAULT_DATA_PORT: u16 = 5001;
+/// Socket send and receive buffers: 64 MiB, enough to keep a 40 Gbit/s link
+/// busy across a scheduling hiccup of a dozen milliseconds.
+pub const DEFAULT_BUFFER_SIZE: usize = 64 << 20;
+/// How long opening a data stream may take before it fails.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Called on the control thread with each message and its sender. Keep it
+/// short: pings queue behind it.
+pub type MessageHandler = Arc<dyn Fn(SocketAddrV6, &[u8]) + Send + Sync>;
+/// Called with one line for each thing worth a person's attention: dropped
+/// datagrams, capped buffers, refused streams.
+pub type Logger = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A peer and the ports it listens on, which may differ from ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// The peer's address on the interface.
+    pub ip: Ipv6Addr,
+    /// Its control (UDP) port.
+    pub control_port: u16,
+    /// Its data (TCP) port.
+    pub data_port: u16,
+}
+
+/// Everything a [`Thunderbolt`] transport is built from.
+#[derive(Clone)]
+pub struct Config {
+    /// The interface to bind: `thunderbolt0`, `lo`, ...
+    pub interface: String,
+    /// The address to bind; `None` takes the interface's link-local address.
+    /// `::` receives on every address of the interface.
+    pub address: Option<Ipv6Addr>,
+    /// Our control (UDP) port; 0 lets the OS choose.
+    pub control_port: u16,
+    /// Our data (TCP) port; 0 lets the OS choose.
+    pub data_port: u16,
+    /// Requested socket send and receive buffer size, in bytes. The kernel
+    /// caps it at `net.core.rmem_max`/`wmem_max`; the logger says when.
+    pub buffer_size: usize,
+    /// Sends small writes at once instead of batching them (Nagle off).
+    pub tcp_nodelay: bool,
+    /// Probes idle streams so a vanished peer is noticed in seconds.
+    pub tcp_keepalive: bool,
+    /// How long [`Thunderbolt::open_data_stream`] waits for the peer.
+    pub connect_timeout: Duration,
+    /// Known peers. The first is the one the `Transport` trait's `peer()`
+    /// reports; a peer that is not listed uses our own port numbers.
+    pub peers: Vec<Peer>,
+    /// Receives messages instead of [`Thunderbolt::recv_message`].
+    pub message_handler: Option<MessageHandler>,
+    /// Receives log lines; `None` drops them.
+    pub logger: Option<Logger>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            interface: DEFAULT_INTERFACE.into(),
+            address: None,
+            control_port: DEFAULT_CONTROL_PORT,
+            data_port: DEFAULT_DATA_PORT,
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            tcp_nodelay: true,
+            tcp_keepalive: true,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            peers: Vec::new(),
+            message_handler: None,
+            logger: None,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("interface", &self.interface)
+            .field("address", &self.address)
+            .field("control_port", &self.control_port)
+            .field("data_port", &self.data_port)
+            .field("buffer_size", &self.buffer_size)
+            .field("tcp_nodelay", &self.tcp_nodelay)
+            .field("tcp_keepalive", &self.tcp_keepalive)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("peers", &self.peers)
+            .field("message_handler", &self.message_handler.is_some())
+            .field("logger", &self.logger.is_some())
+            .finish()
+    }
+}
+
+impl Config {
+    /// The ports `ip` listens on.
+    pub(crate) fn peer(&self, ip: Ipv6Addr) -> Peer {
+        self.peers
+            .iter()
+            .copied()
+            .find(|p| p.ip == ip)
+            .unwrap_or(Peer {
+                ip,
+                control_port: self.control_port,
+                data_port: self.data_port,
+            })
+    }
+
+    /// Logs `line` if a logger is set.
+    pub(crate) fn log(&self, line: &str) {
+        if let Some(logger) = &self.logger {
+            logger(line);
+        }
+    }
+}
+
+/// Builds a [`Thunderbolt`] transport the way DCF users know:
+///
+/// ```no_run
+/// # fn main() -> Result<(), tidenet_thunderbolt::TransportError> {
+/// let transport = tidenet_thunderbolt::Thunderbolt::builder()
+///     .interface("thunderbolt0")
+///     .message_handler(|from, bytes| println!("{from}: {} bytes", bytes.len()))
+///     .build()?;
+/// let rtt = transport.measure_rtt("fe80::2".parse().unwrap(), std::time::Duration::from_secs(1))?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Default)]
+#[must_use]
+pub struct Builder {
+    config: Config,
+}
+
+impl Builder {
+    /// The interface to bind (default `thunderbolt0`).
+    pub fn interface(mut self, name: impl Into<String>) -> Self {
+        self.config.interface = name.into();
+        self
+    }
+
+    /// The address to bind instead of the interface's link-local address.
+    pub fn address(mut self, ip: Ipv6Addr) -> Self {
+        self.config.address = Some(ip);
+        self
+    }
+
+    /// Our UDP control port (default 5000; 0 lets the OS choose).
+    pub fn control_port(mut self, port: u16) -> Self {
+        self.config.control_port = port;
+        self
+    }
+
+    /// Our TCP data port (default 5001; 0 lets the OS choose).
+    pub fn data_port(mut self, port: u16) -> Self {
+        self.config.data_port = port;
+        self
+    }
+
+    /// Socket buffer size in bytes (default 64 MiB).
+    pub fn buffer_size(mut self, bytes: usize) -> Self {
+        self.config.buffer_size = bytes;
+        self
+    }
+
+    /// TCP_NODELAY on data streams (default on).
+    pub fn tcp_nodelay(mut self, on: bool) -> Self {
+        self.config.tcp_nodelay = on;
+        self
+    }
+
+    /// TCP keepalive on data streams (default on).
+    pub fn tcp_keepalive(mut self, on: bool) -> Self {
+        self.config.tcp_keepalive = on;
+        self
+    }
+
+    /// How long opening a data stream may take (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// A peer whose ports differ from ours. The first peer added is the one
+    /// the `Transport` trait reports as the link's peer.
+    pub fn peer(mut self, peer: Peer) -> Self {
+        self.config.peers.retain(|p| p.ip != peer.ip);
+        self.config.peers.push(peer);
+        self
+    }
+
+    /// Hands each message to `handler` on the control thread, instead of
+    /// queueing it for [`Thunderbolt::recv_message`].
+    pub fn message_handler(
+        mut self,
+        handler: impl Fn(SocketAddrV6, &[u8]) + Send + Sync + 'static,
+    ) -> Self {
+        self.config.message_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Hands log lines to `logger`.
+    pub fn logger(mut self, logger: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.config.logger = Some(Arc::new(logger));
+        self
+    }
+
+    /// Binds the ports and starts serving.
+    pub fn build(self) -> Result<Thunderbolt, TransportError> {
+        Thunderbolt::new(self.config)
+    }
+}
