@@ -21,6 +21,20 @@ pub(crate) struct Pending {
     last_stamp: AtomicU64,
 }
 
+/// A ping's round trip, on its way to the one who asked.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    rtt: Duration,
+    reply: SyncSender<Duration>,
+}
+
+impl Answer {
+    /// Hands the round trip over; an asker that gave up does not mind.
+    pub fn deliver(self) {
+        let _ = self.reply.try_send(self.rtt);
+    }
+}
+
 #[derive(Debug)]
 struct Waiter {
     peer: Ipv6Addr,
@@ -62,20 +76,18 @@ impl Pending {
         self.lock().remove(&stamp);
     }
 
-    /// Delivers a pong stamped `stamp` from `from`. Returns false if it
-    /// answers none of our pings: late, forged, or from another peer.
-    pub fn answer(&self, stamp: u64, from: Ipv6Addr) -> bool {
+    /// Takes the ping a pong stamped `stamp` from `from` answers, if any:
+    /// a late, forged or misdirected pong answers none.
+    pub fn take(&self, stamp: u64, from: Ipv6Addr) -> Option<Answer> {
         let mut waiting = self.lock();
-        match waiting.get(&stamp) {
-            Some(waiter) if waiter.peer == from => {}
-            _ => return false,
+        if waiting.get(&stamp)?.peer != from {
+            return None;
         }
-        let Some(waiter) = waiting.remove(&stamp) else {
-            return false;
-        };
-        // A full or dropped receiver means the asker gave up: still ours.
-        let _ = waiter.reply.try_send(waiter.sent.elapsed());
-        true
+        let waiter = waiting.remove(&stamp)?;
+        Some(Answer {
+            rtt: waiter.sent.elapsed(),
+            reply: waiter.reply,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Waiter>> {
@@ -94,13 +106,13 @@ mod tests {
         let pending = Pending::default();
         let (stamp, rtt) = pending.expect(PEER);
         assert!(
-            !pending.answer(stamp, Ipv6Addr::LOCALHOST),
+            pending.take(stamp, Ipv6Addr::LOCALHOST).is_none(),
             "from another peer"
         );
-        assert!(!pending.answer(stamp ^ 1, PEER), "another timestamp");
-        assert!(pending.answer(stamp, PEER));
+        assert!(pending.take(stamp ^ 1, PEER).is_none(), "another timestamp");
+        pending.take(stamp, PEER).expect("the answer").deliver();
         assert!(rtt.try_recv().is_ok());
-        assert!(!pending.answer(stamp, PEER), "a duplicate pong");
+        assert!(pending.take(stamp, PEER).is_none(), "a duplicate pong");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! the threads, joins them and frees both ports before it returns.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::{Ipv6Addr, Shutdown, SocketAddr, SocketAddrV6, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -277,7 +278,9 @@ impl Thunderbolt {
         let _ = SockRef::from(&shared.control).shutdown(Shutdown::Both);
         let _ = SockRef::from(&shared.listener).shutdown(Shutdown::Both);
         for thread in self.threads.drain(..) {
-            let _ = thread.join();
+            if thread.join().is_err() {
+                self.config.log("close: a transport thread had panicked");
+            }
         }
         // The threads held the only other references: this closes both
         // sockets. So do the streams, listeners and queued streams.
@@ -372,15 +375,23 @@ impl Shared {
 fn serve_control(shared: &Shared, messages: &SyncSender<Message>) {
     // One byte more than the largest datagram, so none is ever cut short.
     let mut buf = vec![0u8; MAX_MESSAGE + 1];
+    let control = SockRef::from(&shared.control);
     loop {
-        let received = shared.control.recv_from(&mut buf);
+        // socket2's receive, not std's: woken by shutdown, the socket
+        // returns no sender address, which std's asserts against.
+        // SAFETY: the bytes are initialised, and the kernel writes only
+        // initialised bytes into them.
+        let uninit = unsafe { &mut *(buf.as_mut_slice() as *mut [u8] as *mut [MaybeUninit<u8>]) };
+        let received = control.recv_from(uninit);
         if shared.closed() {
             return;
         }
         let (len, from) = match received {
-            Ok((len, SocketAddr::V6(from))) => (len, from),
-            // An IPv6-only socket; nothing else arrives.
-            Ok((_, SocketAddr::V4(_))) => continue,
+            Ok((len, from)) => match from.as_socket_ipv6() {
+                Some(from) => (len, from),
+                // An IPv6-only socket; nothing else arrives.
+                None => continue,
+            },
             Err(e)
                 if matches!(
                     e.kind(),
@@ -400,21 +411,29 @@ fn serve_control(shared: &Shared, messages: &SyncSender<Message>) {
         };
         shared.heard_from(*from.ip());
         match Datagram::classify(&buf[..len]) {
-            Datagram::Ping(stamp) => match shared.control.send_to(&probe::pong(stamp), from) {
-                Ok(_) => Counters::add(&shared.counters.pings_answered, 1),
-                Err(e) => shared
-                    .config
-                    .log(&format!("control: pong to {from} failed: {e}")),
-            },
-            Datagram::Pong(stamp) => {
-                if shared.pending.answer(stamp, *from.ip()) {
-                    Counters::add(&shared.counters.pongs_rx, 1);
-                } else {
-                    shared.config.log(&format!(
-                        "control: dropped a pong from {from} that answers no ping of ours"
-                    ));
+            Datagram::Ping(stamp) => {
+                // Counted first, so a peer that reads our counters after its
+                // pong arrived sees it counted.
+                Counters::add(&shared.counters.pings_answered, 1);
+                if let Err(e) = shared.control.send_to(&probe::pong(stamp), from) {
+                    shared
+                        .counters
+                        .pings_answered
+                        .fetch_sub(1, Ordering::Relaxed);
+                    shared
+                        .config
+                        .log(&format!("control: pong to {from} failed: {e}"));
                 }
             }
+            Datagram::Pong(stamp) => match shared.pending.take(stamp, *from.ip()) {
+                Some(answer) => {
+                    Counters::add(&shared.counters.pongs_rx, 1);
+                    answer.deliver();
+                }
+                None => shared.config.log(&format!(
+                    "control: dropped a pong from {from} that answers no ping of ours"
+                )),
+            },
             Datagram::Message(data) => {
                 Counters::add(&shared.counters.datagrams_rx, 1);
                 if let Some(handler) = &shared.config.message_handler {

@@ -10,6 +10,7 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::Receiver;
+use std::sync::Mutex;
 use std::time::{Duration as WallDuration, Instant as WallInstant};
 
 use socket2::{SockAddr, SockRef};
@@ -18,7 +19,7 @@ use tidenet_core::{Error, Stats, StreamId, StreamState, Transport};
 
 use crate::socket;
 use crate::stats::Counters;
-use crate::thunderbolt::{Thunderbolt, MAX_MESSAGE};
+use crate::thunderbolt::{lock, Thunderbolt, MAX_MESSAGE};
 use crate::TransportError;
 
 /// Streams open at once through the trait.
@@ -37,7 +38,8 @@ pub(crate) struct Streams {
     /// Listening ports; `None` is our data port, served by the data thread.
     listeners: Vec<(u16, Option<TcpListener>)>,
     /// The latest ping through the trait: peer, stamp and its round trip.
-    ping: Option<(Ipv6Addr, u64, Receiver<WallDuration>)>,
+    /// (In a mutex only so that the transport is `Sync`.)
+    ping: Option<(Ipv6Addr, u64, Mutex<Receiver<WallDuration>>)>,
 }
 
 #[derive(Debug)]
@@ -338,12 +340,12 @@ impl Transport for Thunderbolt {
             shared.pending.forget(*stamp);
         }
         let (stamp, rtt) = shared.ping(ip).map_err(|_| Error::PeerUnreachable(peer))?;
-        self.streams.ping = Some((ip, stamp, rtt));
+        self.streams.ping = Some((ip, stamp, Mutex::new(rtt)));
         Ok(())
     }
 
     fn take_rtt(&mut self) -> Option<(IpAddr, Duration)> {
-        let rtt = self.streams.ping.as_ref()?.2.try_recv().ok()?;
+        let rtt = lock(&self.streams.ping.as_ref()?.2).try_recv().ok()?;
         let (peer, _, _) = self.streams.ping.take()?;
         Some((IpAddr::V6(peer), rtt))
     }

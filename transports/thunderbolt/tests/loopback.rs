@@ -284,8 +284,15 @@ fn dropping_the_transport_frees_its_ports() {
 #[test]
 fn a_closed_transport_says_shutdown_and_holds_no_ports() {
     let ports = free_ports();
-    let mut t = on_loopback(ports).build().expect("transport");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    let mut t = on_loopback(ports)
+        .logger(move |line| sink.lock().unwrap().push(line.to_string()))
+        .build()
+        .expect("transport");
     t.close();
+    let log = log.lock().unwrap();
+    assert!(!log.iter().any(|l| l.contains("panicked")), "{log:?}");
     for err in [
         t.send_message(LOCALHOST, b"x").unwrap_err(),
         t.measure_rtt(LOCALHOST, PATIENCE).unwrap_err(),

@@ -8,11 +8,13 @@
 //! instead. Any other setup failure fails the test.
 
 use std::fs::File;
-use std::net::Ipv6Addr;
+use std::net::{Ipv6Addr, SocketAddrV6};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 
+use nix::net::if_::if_nametoindex;
 use nix::sched::{setns, CloneFlags};
 
 /// The interface name on both sides.
@@ -21,6 +23,10 @@ pub const INTERFACE: &str = "thunderbolt0";
 /// The pair of namespaces; dropping it removes both and the link.
 pub struct Veth {
     names: [String; 2],
+    /// One pair at a time per test binary: setting one up forks `ip`, and a
+    /// forked child holds every socket of the process until it execs, which
+    /// would keep another test's dropped ports bound for a moment.
+    _alone: MutexGuard<'static, ()>,
     /// Side 0's and side 1's address.
     pub ips: [Ipv6Addr; 2],
 }
@@ -42,6 +48,8 @@ impl Veth {
     /// kernel forbids it here.
     pub fn new() -> Option<Veth> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
+        static ALONE: Mutex<()> = Mutex::new(());
+        let alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let names = ["a", "b"].map(|side| format!("tidenet-{}-{n}-{side}", std::process::id()));
         if let Err(e) = ip(&["netns", "add", &names[0]]) {
@@ -59,6 +67,7 @@ impl Veth {
         // From here on, Drop removes whatever was made.
         let veth = Veth {
             names,
+            _alone: alone,
             ips: [
                 Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
                 Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2),
@@ -91,6 +100,13 @@ impl Veth {
     /// makes from now on live there.
     pub fn enter(&self, side: usize) {
         enter(&format!("/run/netns/{}", self.names[side]));
+    }
+
+    /// Side `side`'s address and `port`, scoped to the calling thread's
+    /// `thunderbolt0`.
+    pub fn scoped(&self, side: usize, port: u16) -> SocketAddrV6 {
+        let index = if_nametoindex(INTERFACE).expect("thunderbolt0 in this namespace");
+        SocketAddrV6::new(self.ips[side], port, 0, index)
     }
 
     /// Runs `f` on a thread of its own inside side `side`'s namespace.
