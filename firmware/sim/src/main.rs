@@ -2,7 +2,9 @@
 //! on the modelled ringbuffer link, and opens an interactive shell on a
 //! simulated node.
 
+use std::net::Ipv6Addr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 mod session;
 mod tty;
@@ -13,6 +15,7 @@ use tidenet_ringbuffer::frame::{mtu_for_depth, MAX_MTU};
 use tidenet_ringbuffer::model::{Faults, LinkConfig};
 use tidenet_sim::nodes::Stack;
 use tidenet_sim::{hex, transfer, Report, TransferConfig};
+use tidenet_thunderbolt::{Config, Peer, TransportError};
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +48,14 @@ enum Command {
     /// the shell exits once the input has ended and the node has gone quiet.
     /// With --pty, each node gets a pseudo-terminal to attach to instead.
     Shell(ShellArgs),
+    /// One node on this machine, its shell on stdin and stdout. With
+    /// `--transport thunderbolt` it runs on a real IPv6 link-local interface,
+    /// such as the `thunderbolt0` of a Thunderbolt/USB4 cable, DCF
+    /// compatible: `ping` is the DCF probe, and streams are TCP to the
+    /// peer's ports (its data port is where DCF peers accept). With `sim`,
+    /// the default, it is node A of the simulated pair on the default link;
+    /// `tidenet shell` takes the link's flags.
+    Node(NodeArgs),
 }
 
 #[derive(Args)]
@@ -134,6 +145,102 @@ struct ShellArgs {
     link: LinkArgs,
 }
 
+#[derive(Args)]
+pub(crate) struct NodeArgs {
+    /// What the node runs on.
+    #[arg(long, value_enum, default_value_t = TransportKind::Sim)]
+    transport: TransportKind,
+    /// The interface to bind [thunderbolt; default thunderbolt0].
+    #[arg(long)]
+    interface: Option<String>,
+    /// The address to bind [thunderbolt; default the interface's link-local
+    /// address; `::` receives on all of the interface's addresses].
+    #[arg(long)]
+    address: Option<Ipv6Addr>,
+    /// The peer, as fe80::2%thunderbolt0 or fe80::2 [thunderbolt; default
+    /// the first to send us anything].
+    #[arg(long)]
+    peer: Option<String>,
+    /// Our UDP control port [thunderbolt; default 5000].
+    #[arg(long)]
+    control_port: Option<u16>,
+    /// Our TCP data port [thunderbolt; default 5001].
+    #[arg(long)]
+    data_port: Option<u16>,
+    /// The peer's control port, if it differs from ours [thunderbolt].
+    #[arg(long, requires = "peer")]
+    peer_control_port: Option<u16>,
+    /// The peer's data port, if it differs from ours [thunderbolt].
+    #[arg(long, requires = "peer")]
+    peer_data_port: Option<u16>,
+    /// Socket send and receive buffers, in bytes [thunderbolt; default
+    /// 64 MiB, which the kernel caps at net.core.rmem_max and wmem_max].
+    #[arg(long)]
+    buffer_size: Option<usize>,
+}
+
+/// What `tidenet node` runs on.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TransportKind {
+    /// Node A of two simulated nodes on a modelled ringbuffer link.
+    Sim,
+    /// A host's IPv6 link-local interface: UDP control and TCP data, DCF
+    /// compatible.
+    Thunderbolt,
+}
+
+impl NodeArgs {
+    /// The Thunderbolt transport's configuration, from the flags.
+    fn thunderbolt(&self) -> Result<Config, TransportError> {
+        let defaults = Config::default();
+        let mut config = Config {
+            interface: self.interface.clone().unwrap_or(defaults.interface.clone()),
+            address: self.address,
+            control_port: self.control_port.unwrap_or(defaults.control_port),
+            data_port: self.data_port.unwrap_or(defaults.data_port),
+            buffer_size: self.buffer_size.unwrap_or(defaults.buffer_size),
+            // Raw terminals need the carriage return.
+            logger: Some(Arc::new(|line: &str| eprint!("thunderbolt: {line}\r\n"))),
+            ..defaults
+        };
+        if let Some(text) = &self.peer {
+            let ip = config.resolve(text)?;
+            config.peers.push(Peer {
+                ip,
+                control_port: self.peer_control_port.unwrap_or(config.control_port),
+                data_port: self.peer_data_port.unwrap_or(config.data_port),
+            });
+        }
+        Ok(config)
+    }
+
+    /// The first flag given that means something only on Thunderbolt.
+    fn thunderbolt_flag(&self) -> Option<&'static str> {
+        [
+            (self.interface.is_some(), "--interface"),
+            (self.address.is_some(), "--address"),
+            (self.peer.is_some(), "--peer"),
+            (self.control_port.is_some(), "--control-port"),
+            (self.data_port.is_some(), "--data-port"),
+            (self.buffer_size.is_some(), "--buffer-size"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+}
+
+impl ShellArgs {
+    /// `tidenet shell` with every default.
+    fn defaults() -> ShellArgs {
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            shell: ShellArgs,
+        }
+        Defaults::parse_from(["tidenet"]).shell
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum NodeName {
     A,
@@ -178,6 +285,28 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo(&args),
         Command::Bench { bytes } => bench(bytes),
         Command::Shell(args) => session::shell(&args),
+        Command::Node(args) => node(&args),
+    }
+}
+
+fn node(args: &NodeArgs) -> ExitCode {
+    match args.transport {
+        TransportKind::Sim => match args.thunderbolt_flag() {
+            None => session::shell(&ShellArgs::defaults()),
+            Some(flag) => {
+                eprintln!(
+                    "error: {flag} sets up a Thunderbolt node; add --transport thunderbolt (the simulated link's flags are on 'tidenet shell')"
+                );
+                ExitCode::from(2)
+            }
+        },
+        TransportKind::Thunderbolt => match args.thunderbolt() {
+            Ok(config) => session::host(config),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 

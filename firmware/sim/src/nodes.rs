@@ -1,15 +1,16 @@
-//! Two simulated nodes on one modelled link, each running the shell on a UART.
+//! Running nodes, each with its shell on a UART: two simulated nodes on one
+//! modelled link, or one node on a host transport such as Thunderbolt.
 //!
 //! A node here is what the firmware is on hardware: a `tidenet_node::App`,
 //! the executor on a transport and the shell on a byte UART. The UART is one end of a Unix
 //! socket pair; the other end is handed out, so a person (`tidenet shell`), a
-//! test or a script talks to a simulated node exactly as it would to a serial
+//! test or a script talks to a node exactly as it would to a serial
 //! port, with [`tidenet_shell::client`] or anything else.
 //!
-//! The nodes run on their own thread in virtual time: it moves as the CPUs
+//! Simulated nodes run on their own thread in virtual time: it moves as the CPUs
 //! touch the ringbuffers and, when both nodes are idle, as fast as wall time,
 //! while the thread sleeps; so timeouts take as long as they say without
-//! burning the host's CPU.
+//! burning the host's CPU. A node on a host transport runs on the wall clock.
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -20,7 +21,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration as WallDuration, Instant as WallInstant};
 
 use tidenet_bespoke::Bespoke;
-use tidenet_core::time::{earliest, Duration};
+use tidenet_core::time::{earliest, Duration, Instant};
 use tidenet_core::Transport;
 use tidenet_node::App;
 use tidenet_ringbuffer::model::{self, Link, LinkConfig, CYCLE_NS};
@@ -46,9 +47,10 @@ pub enum Stack {
     Bespoke,
 }
 
-/// Two running nodes. Dropping this stops them.
+/// Running nodes: the simulated pair, or one node on a host transport.
+/// Dropping this stops them.
 pub struct Nodes {
-    uarts: [UnixStream; 2],
+    uarts: Vec<UnixStream>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -72,18 +74,50 @@ impl Nodes {
                 .spawn(move || run(config, stack, [uart_a, uart_b], &stop, &ready_tx))
                 .map_err(TransferError::Io)?
         };
+        Nodes::started(vec![host_a, host_b], stop, thread, &ready_rx)
+    }
+
+    /// One node on `transport`, a real network's, timed by the host's clock.
+    /// Returns once its prompt is out.
+    pub fn host<T: Transport + Send + 'static>(transport: T) -> Result<Nodes, TransferError> {
+        let (host, uart) = UnixStream::pair().map_err(TransferError::Io)?;
+        host.set_read_timeout(Some(CLIENT_READ_TIMEOUT))
+            .map_err(TransferError::Io)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = {
+            let stop = stop.clone();
+            thread::Builder::new()
+                .name("tidenet-node".into())
+                .spawn(move || run_host(transport, uart, &stop, &ready_tx))
+                .map_err(TransferError::Io)?
+        };
+        Nodes::started(vec![host], stop, thread, &ready_rx)
+    }
+
+    fn started(
+        uarts: Vec<UnixStream>,
+        stop: Arc<AtomicBool>,
+        thread: JoinHandle<()>,
+        ready: &mpsc::Receiver<Result<(), TransferError>>,
+    ) -> Result<Nodes, TransferError> {
         let nodes = Nodes {
-            uarts: [host_a, host_b],
+            uarts,
             stop,
             thread: Some(thread),
         };
-        match ready_rx.recv() {
+        match ready.recv() {
             Ok(Ok(())) => Ok(nodes),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(TransferError::Io(io::Error::other(
                 "the node thread died while starting",
             ))),
         }
+    }
+
+    /// How many nodes run: two simulated, or one on a host transport.
+    pub fn count(&self) -> usize {
+        self.uarts.len()
     }
 
     /// A handle on node `n`'s UART (0 is A, 1 is B), with a short read
@@ -93,7 +127,7 @@ impl Nodes {
             Some(uart) => uart.try_clone(),
             None => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "there are two nodes: 0 and 1",
+                format!("there is no node {n}; there are {}", self.uarts.len()),
             )),
         }
     }
@@ -212,6 +246,52 @@ fn run(
     }
 }
 
+/// The node side of a UART on `stream`, non-blocking.
+fn uart(
+    stream: UnixStream,
+    stop: &AtomicBool,
+) -> io::Result<Box<tidenet_shell::Resources<Uart<'_>>>> {
+    stream.set_nonblocking(true)?;
+    Ok(Box::new(tidenet_shell::Resources::new(Uart {
+        stream,
+        next: None,
+        stop,
+    })))
+}
+
+/// Runs one node on a host transport until `stop`, on the host's clock.
+fn run_host<T: Transport>(
+    transport: T,
+    stream: UnixStream,
+    stop: &AtomicBool,
+    ready: &mpsc::Sender<Result<(), TransferError>>,
+) {
+    let fail = |e| {
+        let _ = ready.send(Err(TransferError::Io(e)));
+    };
+    let mut shell = match uart(stream, stop) {
+        Ok(shell) => shell,
+        Err(e) => return fail(e),
+    };
+    let mut node = match App::new(transport, &mut shell) {
+        Ok(node) => node,
+        Err(e) => return fail(e),
+    };
+    let _ = ready.send(Ok(()));
+    let start = WallInstant::now();
+    let now = || Instant::from_nanos(start.elapsed().as_nanos() as u64);
+    while !stop.load(Ordering::Relaxed) {
+        let now = now();
+        // A UART error means the other end hung up: the node runs on.
+        if node.poll(now).unwrap_or(false) || node.poll_at(now).is_some_and(|t| t <= now) {
+            continue;
+        }
+        // The OS carries the transport's traffic and answers its pings
+        // meanwhile; this wait only delays the shell's next look.
+        thread::sleep(IDLE_SLEEP);
+    }
+}
+
 /// Runs two nodes and their shells until `stop`.
 fn serve<T: Transport>(
     a: T,
@@ -228,14 +308,10 @@ fn serve<T: Transport>(
     let [uart_a, uart_b] = uarts;
     let mut shells = Vec::new();
     for stream in [uart_a, uart_b] {
-        if let Err(e) = stream.set_nonblocking(true) {
-            return fail(TransferError::Io(e));
+        match uart(stream, stop) {
+            Ok(shell) => shells.push(shell),
+            Err(e) => return fail(TransferError::Io(e)),
         }
-        shells.push(Box::new(tidenet_shell::Resources::new(Uart {
-            stream,
-            next: None,
-            stop,
-        })));
     }
     let [res_a, res_b] = &mut shells[..] else {
         return fail(TransferError::Io(io::Error::other("two shells expected")));

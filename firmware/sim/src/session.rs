@@ -1,5 +1,5 @@
-//! `tidenet shell`: a person's or a script's session on a simulated node's
-//! UART, over stdio or one pseudo-terminal per node.
+//! `tidenet shell` and `tidenet node`: a person's or a script's session on a
+//! node's UART, over stdio or one pseudo-terminal per node.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -10,8 +10,10 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use tidenet_core::Transport;
 use tidenet_shell::PROMPT;
 use tidenet_sim::nodes::Nodes;
+use tidenet_thunderbolt::{Config, Thunderbolt, TransportError};
 
 use crate::tty::{block_signals, wait_signal, Pty, RawMode};
 use crate::{LinkArgs, NodeName, ShellArgs};
@@ -42,6 +44,75 @@ enum Event {
 }
 
 pub(crate) fn shell(args: &ShellArgs) -> ExitCode {
+    let start = || {
+        let nodes = Nodes::spawn(args.link.config(), args.stack).map_err(|e| e.to_string())?;
+        let node = args.node;
+        let banner = vec![
+            format!(
+                "tidenet shell: node {} (node {} is at the far end of its link 0); link: {}",
+                node.upper(),
+                node.other().upper(),
+                args.link.describe()
+            ),
+            format!(
+                "'status' shows this node's address, 'help' lists the commands, 'remote 0 <command>' runs a command on node {}",
+                node.other().upper()
+            ),
+        ];
+        Ok((nodes, banner))
+    };
+    run(start, |nodes, banner, events, rx| {
+        if args.pty {
+            pty_session(nodes, &args.link, &events, rx)
+        } else {
+            stdio_session(nodes, args.node.index(), banner, events, rx)
+        }
+    })
+}
+
+/// `tidenet node --transport thunderbolt`: one node on this host's
+/// interface, its shell on stdin and stdout.
+pub(crate) fn host(config: Config) -> ExitCode {
+    let start = || {
+        let transport = Thunderbolt::new(config).map_err(|e| e.to_string())?;
+        let banner = host_banner(&transport).map_err(|e| e.to_string())?;
+        let nodes = Nodes::host(transport).map_err(|e| e.to_string())?;
+        Ok((nodes, banner))
+    };
+    run(start, |nodes, banner, events, rx| {
+        stdio_session(nodes, 0, banner, events, rx)
+    })
+}
+
+/// What a person at a Thunderbolt node needs to know first.
+fn host_banner(transport: &Thunderbolt) -> Result<Vec<String>, TransportError> {
+    let (control, data) = (transport.control_addr()?, transport.data_addr()?);
+    let config = transport.config();
+    let peer = match config.peers.first() {
+        Some(peer) => format!(
+            "peer {} (control port {}, data port {})",
+            peer.ip, peer.control_port, peer.data_port
+        ),
+        None => "peer: the first to send us anything".into(),
+    };
+    Ok(vec![
+        format!(
+            "tidenet node: thunderbolt on {}: {}, control port {}, data port {}; {peer}",
+            config.interface,
+            Transport::local_addr(transport),
+            control.port(),
+            data.port(),
+        ),
+        "'status' shows this node, 'help' lists the commands; 'ping 0' and 'connect 0 <port>' reach the peer, whose data port is where DCF peers accept streams".into(),
+    ])
+}
+
+/// Starts the nodes, then runs a session on them until it ends, with
+/// SIGINT and SIGTERM turned into an orderly exit.
+fn run(
+    start: impl FnOnce() -> Result<(Nodes, Vec<String>), String>,
+    session: impl FnOnce(&Nodes, &[String], Sender<Event>, &Receiver<Event>) -> ExitCode,
+) -> ExitCode {
     // Blocked before any thread starts, so every thread inherits the mask and
     // only `sigwait` sees these signals: each exit runs the destructors.
     let signals = match block_signals() {
@@ -51,8 +122,8 @@ pub(crate) fn shell(args: &ShellArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let nodes = match Nodes::spawn(args.link.config(), args.stack) {
-        Ok(nodes) => nodes,
+    let (nodes, banner) = match start() {
+        Ok(started) => started,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
@@ -71,14 +142,10 @@ pub(crate) fn shell(args: &ShellArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let code = if args.pty {
-        pty_session(&nodes, &args.link, &events, &rx)
-    } else {
-        stdio_session(&nodes, args.node, &args.link, events, &rx)
-    };
-    // Hang up both UARTs before the nodes stop: a node blocks while its UART
+    let code = session(&nodes, &banner, events, &rx);
+    // Hang up the UARTs before the nodes stop: a node blocks while its UART
     // output is not read, and would then never see the request to stop.
-    for n in 0..2 {
+    for n in 0..nodes.count() {
         if let Ok(uart) = nodes.uart(n) {
             let _ = uart.shutdown(Shutdown::Both);
         }
@@ -86,39 +153,26 @@ pub(crate) fn shell(args: &ShellArgs) -> ExitCode {
     code
 }
 
-/// The shell of one node on stdin and stdout.
+/// The shell of node `node` on stdin and stdout, after `banner` on stderr.
 fn stdio_session(
     nodes: &Nodes,
-    node: NodeName,
-    link: &LinkArgs,
+    node: usize,
+    banner: &[String],
     events: Sender<Event>,
     rx: &Receiver<Event>,
 ) -> ExitCode {
-    let (mut output, input) = match nodes
-        .uart(node.index())
-        .and_then(|u| Ok((u.try_clone()?, u)))
-    {
+    let (mut output, input) = match nodes.uart(node).and_then(|u| Ok((u.try_clone()?, u))) {
         Ok(pair) => pair,
         Err(e) => {
-            eprintln!(
-                "error: io: could not open node {}'s UART: {e}",
-                node.upper()
-            );
+            eprintln!("error: io: could not open the node's UART: {e}");
             return ExitCode::FAILURE;
         }
     };
     // SAFETY: isatty only looks at the descriptor.
     let tty = unsafe { libc::isatty(libc::STDIN_FILENO) } == 1;
-    eprintln!(
-        "tidenet shell: node {} (node {} is at the far end of its link 0); link: {}",
-        node.upper(),
-        node.other().upper(),
-        link.describe()
-    );
-    eprintln!(
-        "'status' shows this node's address, 'help' lists the commands, 'remote 0 <command>' runs a command on node {}",
-        node.other().upper()
-    );
+    for line in banner {
+        eprintln!("{line}");
+    }
     if tty {
         eprintln!("exit with Ctrl-C or Ctrl-D");
     } else {

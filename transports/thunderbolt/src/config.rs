@@ -5,6 +5,7 @@ use std::net::{Ipv6Addr, SocketAddrV6};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::addr::{self, ScopedAddr};
 use crate::{Thunderbolt, TransportError};
 
 /// The interface DCF peers use unless told otherwise.
@@ -115,6 +116,21 @@ impl Config {
                 control_port: self.control_port,
                 data_port: self.data_port,
             })
+    }
+
+    /// Reads a peer written as `fe80::2%thunderbolt0`, `fe80::2%5` or plain
+    /// `fe80::2`, and checks that its interface is the configured one.
+    pub fn resolve(&self, text: &str) -> Result<Ipv6Addr, TransportError> {
+        let ScopedAddr { ip, zone } = text.parse()?;
+        if let Some(zone) = zone {
+            if zone.index()? != addr::index(&self.interface)? {
+                return Err(TransportError::InvalidAddress {
+                    input: text.into(),
+                    reason: format!("is on another interface than '{}'", self.interface),
+                });
+            }
+        }
+        Ok(ip)
     }
 
     /// Logs `line` if a logger is set.

@@ -21,7 +21,7 @@ use std::time::Duration;
 use socket2::SockRef;
 use tidenet_core::Stats;
 
-use crate::addr::{self, ScopedAddr};
+use crate::addr;
 use crate::probe::{self, Datagram, PROBE_LEN};
 use crate::rtt::Pending;
 use crate::socket;
@@ -176,22 +176,9 @@ impl Thunderbolt {
         v6(self.live()?.listener.local_addr())
     }
 
-    /// Reads a peer written as `fe80::2%thunderbolt0`, `fe80::2%5` or plain
-    /// `fe80::2`, and checks that its interface is this transport's.
-    pub fn resolve(&self, text: &str) -> Result<Ipv6Addr, TransportError> {
-        let ScopedAddr { ip, zone } = text.parse()?;
-        if let Some(zone) = zone {
-            if zone.index()? != addr::index(self.interface())? {
-                return Err(TransportError::InvalidAddress {
-                    input: text.into(),
-                    reason: format!(
-                        "is on another interface than this transport's '{}'",
-                        self.interface()
-                    ),
-                });
-            }
-        }
-        Ok(ip)
+    /// What the transport was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// Sends one message to `peer`'s control port, unreliably.
@@ -292,10 +279,6 @@ impl Thunderbolt {
     /// The sockets and threads' state, unless closed.
     pub(crate) fn live(&self) -> Result<&Shared, TransportError> {
         self.shared.as_deref().ok_or(TransportError::Shutdown)
-    }
-
-    pub(crate) fn config(&self) -> &Config {
-        &self.config
     }
 
     pub(crate) fn counters(&self) -> &Counters {

@@ -76,8 +76,11 @@ impl Streams {
 }
 
 impl Thunderbolt {
+    /// The peer as this IPv6-only transport can reach it. The node asks
+    /// for the unspecified address when link 0 has no peer yet.
     fn v6(peer: IpAddr) -> Result<Ipv6Addr, Error> {
         match peer {
+            _ if peer.is_unspecified() => Err(Error::LinkDown),
             IpAddr::V6(ip) => Ok(ip),
             IpAddr::V4(_) => Err(Error::PeerUnreachable(peer)),
         }

@@ -338,21 +338,21 @@ fn unknown_interfaces_and_addresses_are_named() {
         .starts_with("interface-not-found: there is no network interface 'nosuchif0'"));
 
     let t = on_loopback(free_ports()).build().expect("transport");
-    assert_eq!(t.resolve("::1%lo").unwrap(), LOCALHOST);
+    assert_eq!(t.config().resolve("::1%lo").unwrap(), LOCALHOST);
     assert_eq!(
-        t.resolve("fe80::2%1").unwrap(),
+        t.config().resolve("fe80::2%1").unwrap(),
         "fe80::2".parse::<Ipv6Addr>().unwrap()
     );
     assert!(matches!(
-        t.resolve("fe80::2%nosuchif0"),
+        t.config().resolve("fe80::2%nosuchif0"),
         Err(TransportError::InterfaceNotFound(_))
     ));
     assert!(matches!(
-        t.resolve("fe80::2%4000000"),
+        t.config().resolve("fe80::2%4000000"),
         Err(TransportError::InterfaceNotFound(_))
     ));
     assert!(matches!(
-        t.resolve("10.0.0.1"),
+        t.config().resolve("10.0.0.1"),
         Err(TransportError::InvalidAddress { .. })
     ));
 }

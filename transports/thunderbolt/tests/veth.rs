@@ -33,8 +33,11 @@ fn defaults_bind_the_link_local_address_of_thunderbolt0() {
         );
         assert_ne!(control.scope_id(), 0, "a link-local address is scoped");
         assert_eq!(t.data_addr().unwrap().port(), 5001);
-        assert_eq!(t.resolve("fe80::2%thunderbolt0").unwrap(), veth.ips[1]);
-        let lo = t.resolve("fe80::2%lo").unwrap_err();
+        assert_eq!(
+            t.config().resolve("fe80::2%thunderbolt0").unwrap(),
+            veth.ips[1]
+        );
+        let lo = t.config().resolve("fe80::2%lo").unwrap_err();
         assert!(matches!(lo, TransportError::InvalidAddress { .. }), "{lo}");
     });
 }
