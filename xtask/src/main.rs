@@ -45,7 +45,8 @@ fn usage() -> String {
         qemu      build the image and boot it under QEMU with its UART on this\n            \
         terminal (Ctrl-A X quits)\n  \
         bench     run the simulator's benchmarks (`tidenet bench`) in release mode,\n            \
-        further args going to it, then the firmware's under QEMU\n  \
+        further args going to it, then the Thunderbolt transport's on\n            \
+        loopback, then the firmware's under QEMU\n  \
         help      print this message\n";
     usage
 }
@@ -100,6 +101,10 @@ const TEST: &[Step] = &[
     Step::call("install QEMU if it is missing", ensure_qemu),
     Step::cargo("run every test (cargo test --workspace)", &["test", "--workspace"]),
     Step::cargo(
+        "smoke-run the Thunderbolt transport's loopback benchmark (quick sizes)",
+        &["bench", "-p", "tidenet-thunderbolt", "--", "--quick"],
+    ),
+    Step::cargo(
         "boot the image under QEMU and run the scripted shell sessions",
         &["test", "-p", "tidenet-sim", "--test", "firmware", "--", "--ignored"],
     ),
@@ -111,6 +116,8 @@ const TEST: &[Step] = &[
 
 /// `cargo xtask bench`; extra arguments go to `tidenet bench`.
 const BENCH: &[&str] = &["run", "--release", "-p", "tidenet-sim", "--", "bench"];
+/// The Thunderbolt transport's benchmark on loopback.
+const BENCH_THUNDERBOLT: &[&str] = &["bench", "-p", "tidenet-thunderbolt"];
 /// The firmware's benchmark, after the image is built and QEMU installed.
 const BENCH_FIRMWARE: &[&str] = &["bench", "-p", "tidenet-qemu"];
 
@@ -124,6 +131,7 @@ fn main() -> ExitCode {
         Some("test") if rest.is_empty() => run_steps(&root, TEST),
         Some("test") => return usage_error(&format!("'test' takes no arguments, got {rest:?}")),
         Some("bench") => run_cargo(&root, BENCH, &rest)
+            .and_then(|()| run_cargo(&root, BENCH_THUNDERBOLT, &[]))
             .and_then(|()| firmware(&root))
             .and_then(|()| ensure_qemu(&root))
             .and_then(|()| run_cargo(&root, BENCH_FIRMWARE, &[])),

@@ -8,6 +8,7 @@
 //! instead. Any other setup failure fails the test.
 
 use std::fs::File;
+use std::io::Write;
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -56,7 +57,9 @@ impl Veth {
             let forbidden =
                 e.contains("Operation not permitted") || e.contains("Permission denied");
             if forbidden && std::env::var_os("TIDENET_REQUIRE_NETNS").is_none() {
-                eprintln!(
+                // Straight to stderr, past the test harness's capture.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "\n*** SKIPPED: this kernel forbids creating network namespaces here ({e}).\n\
                      *** The veth tests did not run. Run them as root, or set TIDENET_REQUIRE_NETNS=1 to fail instead.\n"
                 );
