@@ -2,7 +2,7 @@
 //! and for tests that need two nodes talking over a lossy link.
 //!
 //! [`transfer`] is the demo's engine: it aligns a modelled link, brings up
-//! the TCP/IP transport on both ends, moves a stream of bytes from node A to
+//! the chosen stack on both ends, moves a stream of bytes from node A to
 //! node B and reports what arrived, how long it took in virtual time, and
 //! every counter on the way.
 
@@ -12,12 +12,16 @@ use std::fmt;
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use sha2::{Digest, Sha256};
+use tidenet_bespoke::Bespoke;
 use tidenet_core::addr::HardwareId;
 use tidenet_core::{Error, Stats, StreamId, Transport};
+use tidenet_ringbuffer::frame::mtu_for_depth;
 use tidenet_ringbuffer::model::{self, ConfigError, Injected, Link, LinkConfig, CYCLE_NS};
 use tidenet_ringbuffer::{Resources, TcpIp};
 
 pub mod nodes;
+
+pub use nodes::Stack;
 
 /// The TCP port the demo's receiver listens on.
 pub const DEMO_PORT: u16 = 7000;
@@ -36,6 +40,8 @@ pub struct TransferConfig {
     /// Virtual time without a new byte arriving after which the transfer
     /// counts as stalled.
     pub stall_cycles: u64,
+    /// The stack both nodes run.
+    pub stack: Stack,
 }
 
 impl Default for TransferConfig {
@@ -43,8 +49,9 @@ impl Default for TransferConfig {
         TransferConfig {
             bytes: 4 << 20,
             link: LinkConfig::default(),
-            // One virtual second: a hundred times smoltcp's smallest RTO.
+            // One virtual second: a hundred times TCP/IP's smallest RTO.
             stall_cycles: 125_000_000,
+            stack: Stack::Tcpip,
         }
     }
 }
@@ -159,7 +166,7 @@ pub fn sim_id(n: u8) -> HardwareId {
 /// modelled link; `progress` hears the received count as it grows.
 pub fn transfer(
     config: &TransferConfig,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<Report, TransferError> {
     let mut memory = vec![0u64; config.link.memory_words()];
     let link = RefCell::new(Link::new(&config.link, &mut memory).map_err(TransferError::Config)?);
@@ -170,96 +177,135 @@ pub fn transfer(
     let align_cycles = link.borrow().cycles();
 
     let (id_a, id_b) = (sim_id(1), sim_id(2));
-    let mut res_a = Box::new(Resources::<STREAM_BUFFER>::new());
-    let mut res_b = Box::new(Resources::<STREAM_BUFFER>::new());
-    let mut a = TcpIp::new(ring_a, id_a, &mut res_a, now());
-    let mut b = TcpIp::new(ring_b, id_b, &mut res_b, now());
-    let mtu = a.mailbox().mtu();
-
-    b.listen(DEMO_PORT)?;
-    let peer = loop {
-        a.poll(now());
-        b.poll(now());
-        if let Some(peer) = a.peer() {
-            break peer;
-        }
-        if link.borrow().cycles() > align_cycles + config.stall_cycles {
-            return Err(TransferError::Transport(Error::LinkDown));
-        }
+    let mtu = mtu_for_depth(config.link.depth);
+    let run = Run {
+        config,
+        link: &link,
+        align_cycles,
+        mtu,
     };
-    let start = link.borrow().cycles();
-    let sender = a.connect(peer, DEMO_PORT)?;
-    let mut receiver: Option<StreamId> = None;
-
-    let mut data = Xoshiro256PlusPlus::seed_from_u64(config.link.seed ^ 0x7de5_eed0);
-    let mut chunk = [0u8; 4096];
-    let mut pending = 0..0;
-    let (mut sent, mut received) = (0u64, 0u64);
-    let (mut sent_hash, mut received_hash) = (Sha256::new(), Sha256::new());
-    let mut buf = [0u8; 4096];
-    let mut last_arrival = start;
-
-    while received < config.bytes {
-        a.poll(now());
-        if pending.is_empty() && sent < config.bytes {
-            let len = (config.bytes - sent).min(chunk.len() as u64) as usize;
-            data.fill_bytes(&mut chunk[..len]);
-            sent_hash.update(&chunk[..len]);
-            sent += len as u64;
-            pending = 0..len;
+    match config.stack {
+        Stack::Tcpip => {
+            let mut res_a = Box::new(Resources::<STREAM_BUFFER>::new());
+            let mut res_b = Box::new(Resources::<STREAM_BUFFER>::new());
+            let a = TcpIp::new(ring_a, id_a, &mut res_a, now());
+            let b = TcpIp::new(ring_b, id_b, &mut res_b, now());
+            run.between(a, b, progress)
         }
-        match a.send(sender, &chunk[pending.clone()]) {
-            Ok(n) => pending.start += n,
-            Err(Error::NotConnected(_)) => {}
-            Err(e) => return Err(e.into()),
+        Stack::Bespoke => {
+            let (a, b) = (Bespoke::new(ring_a, id_a), Bespoke::new(ring_b, id_b));
+            run.between(a, b, progress)
         }
+    }
+}
 
-        b.poll(now());
-        if receiver.is_none() {
-            receiver = b.accept(DEMO_PORT)?;
-        }
-        if let Some(stream) = receiver {
-            loop {
-                let n = b.recv(stream, &mut buf)?;
-                if n == 0 {
-                    break;
+/// A transfer on an aligned link, whatever the stack.
+struct Run<'r, 'm> {
+    config: &'r TransferConfig,
+    link: &'r RefCell<Link<'m>>,
+    align_cycles: u64,
+    mtu: usize,
+}
+
+impl Run<'_, '_> {
+    fn between<T: Transport>(
+        self,
+        mut a: T,
+        mut b: T,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Report, TransferError> {
+        let Run {
+            config,
+            link,
+            align_cycles,
+            mtu,
+        } = self;
+        let now = || link.borrow().instant();
+        b.listen(DEMO_PORT)?;
+        let peer = loop {
+            a.poll(now());
+            b.poll(now());
+            if let Some(peer) = a.peer() {
+                break peer;
+            }
+            if link.borrow().cycles() > align_cycles + config.stall_cycles {
+                return Err(TransferError::Transport(Error::LinkDown));
+            }
+        };
+        let start = link.borrow().cycles();
+        let sender = a.connect(peer, DEMO_PORT)?;
+        let mut receiver: Option<StreamId> = None;
+
+        let mut data = Xoshiro256PlusPlus::seed_from_u64(config.link.seed ^ 0x7de5_eed0);
+        let mut chunk = [0u8; 4096];
+        let mut pending = 0..0;
+        let (mut sent, mut received) = (0u64, 0u64);
+        let (mut sent_hash, mut received_hash) = (Sha256::new(), Sha256::new());
+        let mut buf = [0u8; 4096];
+        let mut last_arrival = start;
+
+        while received < config.bytes {
+            a.poll(now());
+            if pending.is_empty() && sent < config.bytes {
+                let len = (config.bytes - sent).min(chunk.len() as u64) as usize;
+                data.fill_bytes(&mut chunk[..len]);
+                sent_hash.update(&chunk[..len]);
+                sent += len as u64;
+                pending = 0..len;
+            }
+            match a.send(sender, &chunk[pending.clone()]) {
+                Ok(n) => pending.start += n,
+                Err(Error::NotConnected(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+
+            b.poll(now());
+            if receiver.is_none() {
+                receiver = b.accept(DEMO_PORT)?;
+            }
+            if let Some(stream) = receiver {
+                loop {
+                    let n = b.recv(stream, &mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    received_hash.update(&buf[..n]);
+                    received += n as u64;
+                    last_arrival = link.borrow().cycles();
+                    progress(received);
                 }
-                received_hash.update(&buf[..n]);
-                received += n as u64;
-                last_arrival = link.borrow().cycles();
-                progress(received);
+            }
+            if link.borrow().cycles() - last_arrival > config.stall_cycles {
+                return Err(TransferError::Stalled {
+                    received,
+                    at_cycles: link.borrow().cycles(),
+                });
             }
         }
-        if link.borrow().cycles() - last_arrival > config.stall_cycles {
-            return Err(TransferError::Stalled {
-                received,
-                at_cycles: link.borrow().cycles(),
-            });
+        let transfer_cycles = link.borrow().cycles() - start;
+        a.close(sender)?;
+        if let Some(stream) = receiver {
+            b.close(stream)?;
         }
-    }
-    let transfer_cycles = link.borrow().cycles() - start;
-    a.close(sender)?;
-    if let Some(stream) = receiver {
-        b.close(stream)?;
-    }
-    for _ in 0..1000 {
-        a.poll(now());
-        b.poll(now());
-    }
+        for _ in 0..1000 {
+            a.poll(now());
+            b.poll(now());
+        }
 
-    let injected = link.borrow().injected();
-    Ok(Report {
-        sent_sha256: sent_hash.finalize().into(),
-        received_sha256: received_hash.finalize().into(),
-        received,
-        align_cycles,
-        transfer_cycles,
-        mtu,
-        a: a.stats(),
-        b: b.stats(),
-        injected,
-        bus_cycles: config.link.bus_cycles,
-    })
+        let injected = link.borrow().injected();
+        Ok(Report {
+            sent_sha256: sent_hash.finalize().into(),
+            received_sha256: received_hash.finalize().into(),
+            received,
+            align_cycles,
+            transfer_cycles,
+            mtu,
+            a: a.stats(),
+            b: b.stats(),
+            injected,
+            bus_cycles: config.link.bus_cycles,
+        })
+    }
 }
 
 /// Lower-case hex of `bytes`.

@@ -63,6 +63,10 @@ struct DemoArgs {
     /// Bytes to transfer.
     #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     bytes: u64,
+    /// The stack both nodes run. The bespoke stack is a stub today, so the
+    /// demo on it stops at its first `unsupported`.
+    #[arg(long, value_enum, default_value_t = Stack::Tcpip)]
+    stack: Stack,
     #[command(flatten)]
     link: LinkArgs,
 }
@@ -282,8 +286,14 @@ fn fraction(s: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Demo(args) => demo(&args),
-        Command::Bench { bytes } => bench(bytes),
+        Command::Demo(args) => {
+            die_on_sigpipe();
+            demo(&args)
+        }
+        Command::Bench { bytes } => {
+            die_on_sigpipe();
+            bench(bytes)
+        }
         Command::Shell(args) => session::shell(&args),
         Command::Node(args) => node(&args),
     }
@@ -307,6 +317,17 @@ fn node(args: &NodeArgs) -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// Lets a closed stdout end the process quietly, as it ends `cat`: Rust
+/// ignores SIGPIPE, so `tidenet bench | head` would otherwise panic on the
+/// next line. Only for the reports: the sessions hold a terminal in raw mode
+/// and handle a closed stdout themselves, restoring it.
+fn die_on_sigpipe() {
+    // SAFETY: sets the disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -373,11 +394,17 @@ fn demo(args: &DemoArgs) -> ExitCode {
     let config = TransferConfig {
         bytes: args.bytes,
         link: link.config(),
+        stack: args.stack,
         ..TransferConfig::default()
     };
     println!(
-        "tidenet demo: {} bytes A -> B over TCP/IP on a {}-word ringbuffer, latency {} cycles, bus {} cycles/word, seed {}",
-        args.bytes, link.depth, link.latency, link.bus_cycles, link.seed
+        "tidenet demo: {} bytes A -> B over {} on a {}-word ringbuffer, latency {} cycles, bus {} cycles/word, seed {}",
+        args.bytes,
+        args.stack.describe(),
+        link.depth,
+        link.latency,
+        link.bus_cycles,
+        link.seed
     );
     println!(
         "injected faults: loss {:.1}%, corruption {:.1}%, outages {:.2}%/pass x {} passes; plus what the model's timing causes",

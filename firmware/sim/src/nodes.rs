@@ -40,11 +40,21 @@ const CLIENT_READ_TIMEOUT: WallDuration = WallDuration::from_millis(20);
 /// The stack the simulated nodes run: the one line a node changes to swap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Stack {
-    /// TCP/IP (smoltcp) over the ringbuffer link layer.
+    /// TCP/IP over the ringbuffer link layer.
     #[default]
     Tcpip,
     /// The bespoke stack (a stub today: it answers `unsupported`).
     Bespoke,
+}
+
+impl Stack {
+    /// The stack's name in a sentence.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stack::Tcpip => "TCP/IP",
+            Stack::Bespoke => "the bespoke stack",
+        }
+    }
 }
 
 /// Running nodes: the simulated pair, or one node on a host transport.

@@ -1,10 +1,12 @@
 //! One MiB from node A to node B over TCP/IP on the modelled ringbuffer, under
 //! each kind of fault, at fixed seeds. Each case must arrive intact, within a
 //! bound on *virtual* time (about twice what the case takes today, so a
-//! regression in link efficiency fails here), with counters that add up.
+//! regression in link efficiency fails here), with counters that add up. The
+//! demo on the bespoke stub must stop at its first `unsupported`.
 
+use tidenet_core::Error;
 use tidenet_ringbuffer::model::{Faults, LinkConfig};
-use tidenet_sim::{transfer, Report, TransferConfig};
+use tidenet_sim::{transfer, Report, Stack, TransferConfig, TransferError};
 
 const MIB: u64 = 1 << 20;
 
@@ -145,4 +147,18 @@ fn four_thousand_word_links_deliver() {
     let r = run(4000, lossy(0.05, 0.01));
     assert_eq!(r.mtu, 1500);
     assert_delivered(&r, 50_000_000);
+}
+
+#[test]
+fn the_demo_on_the_bespoke_stub_stops_at_its_first_unsupported() {
+    let config = TransferConfig {
+        bytes: 1000,
+        stack: Stack::Bespoke,
+        ..TransferConfig::default()
+    };
+    let result = transfer(&config, |_| {});
+    assert!(
+        matches!(result, Err(TransferError::Transport(Error::Unsupported))),
+        "{result:?}"
+    );
 }
