@@ -375,16 +375,7 @@ fn serve_control(shared: &Shared, messages: &SyncSender<Message>) {
                 // An IPv6-only socket; nothing else arrives.
                 None => continue,
             },
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
+            Err(e) if transient(&e) => continue,
             Err(e) => {
                 // An ICMP error from an earlier send, say: nothing to do
                 // but go on serving the other peers.
@@ -447,16 +438,7 @@ fn serve_data(shared: &Shared, streams: &SyncSender<TcpStream>) {
         let (stream, from) = match accepted {
             Ok((stream, SocketAddr::V6(from))) => (stream, from),
             Ok((_, SocketAddr::V4(_))) => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
+            Err(e) if transient(&e) => continue,
             Err(e) => {
                 // Out of descriptors, say: back off instead of spinning.
                 shared.config.log(&format!("data: accept failed: {e}"));
@@ -476,6 +458,15 @@ fn serve_data(shared: &Shared, streams: &SyncSender<TcpStream>) {
             ));
         }
     }
+}
+
+/// Whether a socket call failed only for now: nothing there yet, a timeout
+/// (the shutdown check's), or a signal.
+pub(crate) fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 fn v6(addr: io::Result<SocketAddr>) -> Result<SocketAddrV6, TransportError> {

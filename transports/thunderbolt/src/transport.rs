@@ -19,7 +19,7 @@ use tidenet_core::{Error, Stats, StreamId, StreamState, Transport};
 
 use crate::socket;
 use crate::stats::Counters;
-use crate::thunderbolt::{lock, Thunderbolt, MAX_MESSAGE};
+use crate::thunderbolt::{lock, transient, Thunderbolt, MAX_MESSAGE};
 use crate::TransportError;
 
 /// Streams open at once through the trait.
@@ -121,10 +121,7 @@ fn os_error(e: TransportError) -> Error {
 
 /// Whether an I/O error on a stream means the stream is over.
 fn ended(e: &io::Error) -> bool {
-    !matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    )
+    !transient(e)
 }
 
 impl Transport for Thunderbolt {
