@@ -50,8 +50,10 @@ pub struct Config {
     pub control_port: u16,
     /// Our data (TCP) port; 0 lets the OS choose.
     pub data_port: u16,
-    /// Requested socket send and receive buffer size, in bytes. The kernel
-    /// caps it at `net.core.rmem_max`/`wmem_max`; the logger says when.
+    /// Requested socket send and receive buffer size, in bytes; 0 leaves
+    /// them to the kernel. The kernel caps it at `net.core.rmem_max` and
+    /// `wmem_max`; where it would, data streams keep TCP's autotuned
+    /// buffers instead, and the logger says so.
     pub buffer_size: usize,
     /// Sends small writes at once instead of batching them (Nagle off).
     pub tcp_nodelay: bool,
@@ -183,7 +185,8 @@ impl Builder {
         self
     }
 
-    /// Socket buffer size in bytes (default 64 MiB).
+    /// Socket buffer size in bytes (default 64 MiB; 0 leaves them to the
+    /// kernel).
     pub fn buffer_size(mut self, bytes: usize) -> Self {
         self.config.buffer_size = bytes;
         self

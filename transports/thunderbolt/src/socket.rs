@@ -19,7 +19,9 @@ const KEEPALIVE: (Duration, Duration, u32) = (Duration::from_secs(5), Duration::
 /// The UDP control socket, bound to `local`.
 pub(crate) fn control(config: &Config, local: SocketAddrV6) -> Result<UdpSocket, TransportError> {
     let socket = new(config, Type::DGRAM, Protocol::UDP)?;
-    buffers(config, &socket, "control")?;
+    if let Some(note) = control_buffers(config, &socket).map_err(TransportError::Io)? {
+        config.log(&format!("control: {note}"));
+    }
     bind(&socket, local)?;
     Ok(socket.into())
 }
@@ -33,7 +35,9 @@ pub(crate) fn listener(
     // Lets a new transport bind the port while streams of an old one linger
     // in TIME_WAIT; a second live listener is still refused.
     socket.set_reuse_address(true).map_err(TransportError::Io)?;
-    buffers(config, &socket, "data")?;
+    if let Some(note) = stream_buffers(config, &socket).map_err(TransportError::Io)? {
+        config.log(&format!("data port {}: {note}", local.port()));
+    }
     tune(config, &socket).map_err(TransportError::Io)?;
     bind(&socket, local)?;
     socket
@@ -52,10 +56,9 @@ pub(crate) fn stream(
     scope: u32,
 ) -> Result<Socket, TransportError> {
     let socket = new(config, Type::STREAM, Protocol::TCP)?;
-    socket
-        .set_recv_buffer_size(config.buffer_size)
-        .and_then(|()| socket.set_send_buffer_size(config.buffer_size))
-        .and_then(|()| tune(config, &socket))
+    // The listener has said whatever there is to say about buffers.
+    stream_buffers(config, &socket)
+        .and_then(|_| tune(config, &socket))
         .map_err(TransportError::Io)?;
     if !local_ip.is_unspecified() {
         bind(&socket, SocketAddrV6::new(local_ip, 0, 0, scope))?;
@@ -113,20 +116,51 @@ fn bind(socket: &Socket, addr: SocketAddrV6) -> Result<(), TransportError> {
         .map_err(|source| TransportError::BindFailed { addr, source })
 }
 
-/// Asks for the configured buffers and says, once per socket kind, when the
-/// kernel gave less.
-fn buffers(config: &Config, socket: &Socket, what: &str) -> Result<(), TransportError> {
-    socket
-        .set_recv_buffer_size(config.buffer_size)
-        .and_then(|()| socket.set_send_buffer_size(config.buffer_size))
-        .map_err(TransportError::Io)?;
-    // Linux reports twice what it grants, for its bookkeeping.
-    let granted = socket.recv_buffer_size().map_err(TransportError::Io)? / 2;
-    if granted < config.buffer_size {
-        config.log(&format!(
-            "{what}: the kernel capped the receive buffer at {granted} of the {} bytes asked for; raise net.core.rmem_max and net.core.wmem_max",
-            config.buffer_size
-        ));
+/// Sets the control socket's buffers. UDP has no autotuning, so it always
+/// asks, and takes what the kernel caps it at; returns a note if that is less.
+fn control_buffers(config: &Config, socket: &Socket) -> io::Result<Option<String>> {
+    if config.buffer_size == 0 {
+        return Ok(None);
     }
-    Ok(())
+    socket.set_recv_buffer_size(config.buffer_size)?;
+    socket.set_send_buffer_size(config.buffer_size)?;
+    // Linux reports twice what it grants, for its bookkeeping.
+    let granted = [socket.recv_buffer_size()?, socket.send_buffer_size()?].map(|b| b / 2);
+    Ok((granted.iter().any(|&b| b < config.buffer_size)).then(|| {
+        format!(
+            "the kernel granted {} bytes to receive and {} to send of the {} asked for; raise net.core.rmem_max and net.core.wmem_max",
+            granted[0], granted[1], config.buffer_size
+        )
+    }))
+}
+
+/// Sets a TCP socket's buffers, if the kernel would grant all of them.
+///
+/// TCP grows its buffers itself, up to `net.ipv4.tcp_rmem`'s maximum, until
+/// a size is set, which switches that off for good. A size the kernel caps
+/// at `net.core.rmem_max` (208 KiB by default) would leave a stream with
+/// less than autotuning gives it, so then none is set; returns a note.
+fn stream_buffers(config: &Config, socket: &Socket) -> io::Result<Option<String>> {
+    if config.buffer_size == 0 {
+        return Ok(None);
+    }
+    let limit = |name: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+            .ok()
+            .and_then(|text| text.trim().parse::<usize>().ok())
+    };
+    let (rmem, wmem) = (limit("rmem_max"), limit("wmem_max"));
+    if rmem.is_some_and(|max| max < config.buffer_size)
+        || wmem.is_some_and(|max| max < config.buffer_size)
+    {
+        return Ok(Some(format!(
+            "net.core.rmem_max and wmem_max ({} and {} bytes) are below the {} asked for, so TCP keeps its autotuned buffers; raise them to get the full size",
+            rmem.unwrap_or(0),
+            wmem.unwrap_or(0),
+            config.buffer_size
+        )));
+    }
+    socket.set_recv_buffer_size(config.buffer_size)?;
+    socket.set_send_buffer_size(config.buffer_size)?;
+    Ok(None)
 }
