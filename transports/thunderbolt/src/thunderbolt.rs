@@ -61,7 +61,8 @@ pub struct Thunderbolt {
     shared: Option<Arc<Shared>>,
     config: Arc<Config>,
     counters: Arc<Counters>,
-    /// See [`Shared::ip`].
+    /// The address this end is known by: the bound one, or the interface's
+    /// link-local address when bound to `::`.
     ip: Ipv6Addr,
     threads: Vec<JoinHandle<()>>,
     messages: Mutex<Receiver<Message>>,
@@ -77,9 +78,6 @@ pub(crate) struct Shared {
     pub listener: TcpListener,
     /// The interface's index: the scope of every link-local peer.
     pub index: u32,
-    /// The address this end is known by: the bound one, or the interface's
-    /// link-local address when bound to `::`.
-    pub ip: Ipv6Addr,
     pub counters: Arc<Counters>,
     pub pending: Pending,
     /// The first peer heard from, when none is configured.
@@ -126,7 +124,6 @@ impl Thunderbolt {
             control,
             listener,
             index,
-            ip,
             counters: counters.clone(),
             pending: Pending::default(),
             learned: Mutex::new(None),
@@ -285,7 +282,7 @@ impl Thunderbolt {
         &self.counters
     }
 
-    /// See [`Shared::ip`].
+    /// The address this end is known by.
     pub(crate) fn ip(&self) -> Ipv6Addr {
         self.ip
     }

@@ -178,7 +178,7 @@ impl Transport for Thunderbolt {
         }
         let shared = self.open()?;
         let to = shared.addr(ip, port);
-        let socket = socket::stream(&shared.config, shared.ip, to.scope_id()).map_err(os_error)?;
+        let socket = socket::stream(&shared.config, self.ip(), to.scope_id()).map_err(os_error)?;
         socket.set_nonblocking(true).map_err(|_| Error::LinkDown)?;
         match socket.connect(&SockAddr::from(to)) {
             Ok(()) => {}
@@ -200,7 +200,7 @@ impl Transport for Thunderbolt {
         let listener = if data_port == Some(port) {
             None
         } else {
-            let bind_ip = shared.config.address.unwrap_or(shared.ip);
+            let bind_ip = shared.config.address.unwrap_or(self.ip());
             let at = shared.addr(bind_ip, port);
             let listener = socket::listener(&shared.config, at).map_err(|e| match e {
                 TransportError::BindFailed { source, .. }
