@@ -37,6 +37,9 @@ const IDLE_SLEEP: WallDuration = WallDuration::from_micros(100);
 /// The read timeout of the UART ends handed out, so that clients can give up.
 const CLIENT_READ_TIMEOUT: WallDuration = WallDuration::from_millis(20);
 
+/// Where the nodes' thread says whether they started.
+type Ready = mpsc::Sender<Result<(), TransferError>>;
+
 /// The stack the simulated nodes run: the one line a node changes to swap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Stack {
@@ -69,54 +72,52 @@ impl Nodes {
     /// Aligns a link with `config`, brings both nodes up and starts their
     /// shells. Returns once both prompts are out and each node knows its peer.
     pub fn spawn(config: LinkConfig, stack: Stack) -> Result<Nodes, TransferError> {
-        let (host_a, uart_a) = UnixStream::pair().map_err(TransferError::Io)?;
-        let (host_b, uart_b) = UnixStream::pair().map_err(TransferError::Io)?;
-        for host in [&host_a, &host_b] {
-            host.set_read_timeout(Some(CLIENT_READ_TIMEOUT))
-                .map_err(TransferError::Io)?;
-        }
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let thread = {
-            let stop = stop.clone();
-            thread::Builder::new()
-                .name("tidenet-nodes".into())
-                .spawn(move || run(config, stack, [uart_a, uart_b], &stop, &ready_tx))
-                .map_err(TransferError::Io)?
-        };
-        Nodes::started(vec![host_a, host_b], stop, thread, &ready_rx)
+        Nodes::start("tidenet-nodes", move |uarts, stop, ready| {
+            run(config, stack, uarts, stop, ready)
+        })
     }
 
     /// One node on `transport`, a real network's, timed by the host's clock.
     /// Returns once its prompt is out.
     pub fn host<T: Transport + Send + 'static>(transport: T) -> Result<Nodes, TransferError> {
-        let (host, uart) = UnixStream::pair().map_err(TransferError::Io)?;
-        host.set_read_timeout(Some(CLIENT_READ_TIMEOUT))
-            .map_err(TransferError::Io)?;
+        Nodes::start("tidenet-node", move |[uart], stop, ready| {
+            run_host(transport, uart, stop, ready)
+        })
+    }
+
+    /// Makes `N` UARTs and runs `nodes` on a thread called `name` with their
+    /// node ends; returns once it says the nodes are ready.
+    fn start<const N: usize>(
+        name: &str,
+        nodes: impl FnOnce([UnixStream; N], &AtomicBool, &Ready) + Send + 'static,
+    ) -> Result<Nodes, TransferError> {
+        let mut hosts = Vec::with_capacity(N);
+        let mut uarts = Vec::with_capacity(N);
+        for _ in 0..N {
+            let (host, uart) = UnixStream::pair().map_err(TransferError::Io)?;
+            host.set_read_timeout(Some(CLIENT_READ_TIMEOUT))
+                .map_err(TransferError::Io)?;
+            hosts.push(host);
+            uarts.push(uart);
+        }
+        let Ok(uarts) = <[UnixStream; N]>::try_from(uarts) else {
+            return Err(TransferError::Io(io::Error::other("a UART went missing")));
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = {
             let stop = stop.clone();
             thread::Builder::new()
-                .name("tidenet-node".into())
-                .spawn(move || run_host(transport, uart, &stop, &ready_tx))
+                .name(name.into())
+                .spawn(move || nodes(uarts, &stop, &ready_tx))
                 .map_err(TransferError::Io)?
         };
-        Nodes::started(vec![host], stop, thread, &ready_rx)
-    }
-
-    fn started(
-        uarts: Vec<UnixStream>,
-        stop: Arc<AtomicBool>,
-        thread: JoinHandle<()>,
-        ready: &mpsc::Receiver<Result<(), TransferError>>,
-    ) -> Result<Nodes, TransferError> {
         let nodes = Nodes {
-            uarts,
+            uarts: hosts,
             stop,
             thread: Some(thread),
         };
-        match ready.recv() {
+        match ready_rx.recv() {
             Ok(Ok(())) => Ok(nodes),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(TransferError::Io(io::Error::other(
@@ -217,13 +218,7 @@ impl embedded_io::Write for Uart<'_> {
     }
 }
 
-fn run(
-    config: LinkConfig,
-    stack: Stack,
-    uarts: [UnixStream; 2],
-    stop: &AtomicBool,
-    ready: &mpsc::Sender<Result<(), TransferError>>,
-) {
+fn run(config: LinkConfig, stack: Stack, uarts: [UnixStream; 2], stop: &AtomicBool, ready: &Ready) {
     let fail = |e| {
         let _ = ready.send(Err(e));
     };
@@ -270,12 +265,7 @@ fn uart(
 }
 
 /// Runs one node on a host transport until `stop`, on the host's clock.
-fn run_host<T: Transport>(
-    transport: T,
-    stream: UnixStream,
-    stop: &AtomicBool,
-    ready: &mpsc::Sender<Result<(), TransferError>>,
-) {
+fn run_host<T: Transport>(transport: T, stream: UnixStream, stop: &AtomicBool, ready: &Ready) {
     let fail = |e| {
         let _ = ready.send(Err(TransferError::Io(e)));
     };
@@ -309,7 +299,7 @@ fn serve<T: Transport>(
     link: &RefCell<Link<'_>>,
     uarts: [UnixStream; 2],
     stop: &AtomicBool,
-    ready: &mpsc::Sender<Result<(), TransferError>>,
+    ready: &Ready,
 ) {
     let fail = |e| {
         let _ = ready.send(Err(e));
