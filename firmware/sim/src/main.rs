@@ -1,6 +1,6 @@
 //! `tidenet`: the host tool. It runs the reliability demo and the benchmarks
 //! on the modelled ringbuffer link, and opens an interactive shell on a
-//! simulated node.
+//! simulated node, or on a node of this host's Thunderbolt interface.
 
 use std::net::Ipv6Addr;
 use std::process::ExitCode;
@@ -150,7 +150,7 @@ struct ShellArgs {
 }
 
 #[derive(Args)]
-pub(crate) struct NodeArgs {
+struct NodeArgs {
     /// What the node runs on.
     #[arg(long, value_enum, default_value_t = TransportKind::Sim)]
     transport: TransportKind,
@@ -177,8 +177,9 @@ pub(crate) struct NodeArgs {
     /// The peer's data port, if it differs from ours [thunderbolt].
     #[arg(long, requires = "peer")]
     peer_data_port: Option<u16>,
-    /// Socket send and receive buffers, in bytes [thunderbolt; default
-    /// 64 MiB, which the kernel caps at net.core.rmem_max and wmem_max].
+    /// Socket send and receive buffers, in bytes; 0 leaves them to the
+    /// kernel [thunderbolt; default 64 MiB; where net.core.rmem_max and
+    /// wmem_max are lower, streams keep TCP's autotuned buffers].
     #[arg(long)]
     buffer_size: Option<usize>,
 }
