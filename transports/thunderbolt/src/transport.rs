@@ -48,6 +48,30 @@ struct Slot {
     state: StreamState,
 }
 
+impl Slot {
+    /// The stream, if bytes may move on it now.
+    fn open(&mut self, id: StreamId) -> Result<&mut TcpStream, Error> {
+        match self.state {
+            StreamState::Connecting => Err(Error::NotConnected(id.0)),
+            StreamState::Closing | StreamState::Closed => Err(Error::StreamClosed(id.0)),
+            StreamState::Established => Ok(&mut self.stream),
+        }
+    }
+
+    /// What a read or write's `result` means: bytes moved, none for now, or
+    /// the end of the stream, which closes the slot.
+    fn moved(&mut self, id: StreamId, result: io::Result<usize>) -> Result<usize, Error> {
+        match result {
+            Ok(n) => Ok(n),
+            Err(e) if transient(&e) => Ok(0),
+            Err(_) => {
+                self.state = StreamState::Closed;
+                Err(Error::StreamClosed(id.0))
+            }
+        }
+    }
+}
+
 impl Streams {
     pub fn clear(&mut self) {
         *self = Streams::default();
@@ -119,11 +143,6 @@ fn os_error(e: TransportError) -> Error {
     }
 }
 
-/// Whether an I/O error on a stream means the stream is over.
-fn ended(e: &io::Error) -> bool {
-    !transient(e)
-}
-
 impl Transport for Thunderbolt {
     fn stack(&self) -> &'static str {
         "thunderbolt"
@@ -148,7 +167,7 @@ impl Transport for Thunderbolt {
                 match stream.read(&mut scratch) {
                     Ok(0) => break true,
                     Ok(_) => continue,
-                    Err(e) => break ended(&e),
+                    Err(e) => break !transient(&e),
                 }
             };
             let keep = !done && since.elapsed() < CLOSE_LINGER;
@@ -249,46 +268,24 @@ impl Transport for Thunderbolt {
 
     fn send(&mut self, id: StreamId, data: &[u8]) -> Result<usize, Error> {
         let slot = self.streams.slot(id)?;
-        match slot.state {
-            StreamState::Connecting => return Err(Error::NotConnected(id.0)),
-            StreamState::Closing | StreamState::Closed => return Err(Error::StreamClosed(id.0)),
-            StreamState::Established => {}
-        }
-        let sent = match slot.stream.write(data) {
-            Ok(n) => n,
-            Err(e) if ended(&e) => {
-                slot.state = StreamState::Closed;
-                return Err(Error::StreamClosed(id.0));
-            }
-            Err(_) => 0,
-        };
+        let written = slot.open(id)?.write(data);
+        let sent = slot.moved(id, written)?;
         Counters::add(&self.counters().stream_bytes_tx, sent);
         Ok(sent)
     }
 
     fn recv(&mut self, id: StreamId, buf: &mut [u8]) -> Result<usize, Error> {
         let slot = self.streams.slot(id)?;
-        match slot.state {
-            StreamState::Connecting => return Err(Error::NotConnected(id.0)),
-            StreamState::Closing | StreamState::Closed => return Err(Error::StreamClosed(id.0)),
-            StreamState::Established => {}
-        }
+        let stream = slot.open(id)?;
         if buf.is_empty() {
             return Ok(0);
         }
-        let got = match slot.stream.read(buf) {
-            Ok(0) => {
-                // End of stream: the peer closed and everything is read.
-                slot.state = StreamState::Closed;
-                return Err(Error::StreamClosed(id.0));
-            }
-            Ok(n) => n,
-            Err(e) if ended(&e) => {
-                slot.state = StreamState::Closed;
-                return Err(Error::StreamClosed(id.0));
-            }
-            Err(_) => 0,
+        let read = match stream.read(buf) {
+            // End of stream: the peer closed and everything is read.
+            Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+            read => read,
         };
+        let got = slot.moved(id, read)?;
         Counters::add(&self.counters().stream_bytes_rx, got);
         Ok(got)
     }
