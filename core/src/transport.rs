@@ -72,6 +72,15 @@ pub trait Transport {
     /// [`Error::StreamClosed`].
     fn recv(&mut self, stream: StreamId, buf: &mut [u8]) -> Result<usize, Error>;
 
+    /// Bytes written to `stream` that the peer has not acknowledged yet,
+    /// sent or not. Zero means everything written so far has arrived, which
+    /// is what an async flush waits for.
+    ///
+    /// A stream that is reset or times out keeps counting the bytes that never
+    /// arrived, so whoever waits for zero watches
+    /// [`state`](Transport::state) as well.
+    fn send_queue(&self, stream: StreamId) -> Result<usize, Error>;
+
     /// Closes `stream` gracefully and frees its slot once the close completes.
     fn close(&mut self, stream: StreamId) -> Result<(), Error>;
 

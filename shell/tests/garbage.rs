@@ -56,6 +56,9 @@ impl Transport for Fake {
     fn recv(&mut self, stream: StreamId, _buf: &mut [u8]) -> Result<usize, Error> {
         Err(Error::UnknownStream(stream.0))
     }
+    fn send_queue(&self, stream: StreamId) -> Result<usize, Error> {
+        Err(Error::UnknownStream(stream.0))
+    }
     fn close(&mut self, stream: StreamId) -> Result<(), Error> {
         Err(Error::UnknownStream(stream.0))
     }

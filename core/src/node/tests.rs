@@ -155,6 +155,10 @@ impl Transport for Fake {
         Ok(n)
     }
 
+    fn send_queue(&self, stream: StreamId) -> Result<usize, Error> {
+        self.slot(stream).map(|_| 0)
+    }
+
     fn close(&mut self, stream: StreamId) -> Result<(), Error> {
         self.slot(stream)?;
         self.streams[usize::from(stream.0)] = None;

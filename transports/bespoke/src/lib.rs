@@ -112,6 +112,10 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for Bespoke<T, R> {
         Err(Error::Unsupported)
     }
 
+    fn send_queue(&self, _stream: StreamId) -> Result<usize, Error> {
+        Err(Error::Unsupported)
+    }
+
     fn close(&mut self, _stream: StreamId) -> Result<(), Error> {
         Err(Error::Unsupported)
     }

@@ -61,7 +61,8 @@ macro_rules! suite {
         $crate::suite!(@cases $harness, $claims;
             identity, link_comes_up, streams_deliver_in_order_both_ways,
             streams_deliver_in_order_over_a_lossy_link, close_reaches_the_peer,
-            stream_errors_are_named, datagrams_arrive_from_their_sender, ping_measures_a_round_trip,
+            send_queue_drains_once_delivered, stream_errors_are_named,
+            datagrams_arrive_from_their_sender, ping_measures_a_round_trip,
             counters_move_and_reset);
     };
     (@cases $harness:expr, $claims:expr; $($case:ident),*) => {
@@ -188,6 +189,7 @@ fn in_order(harness: Harness, claims: Claims, conditions: Conditions) {
                     a.state(StreamId(0)).map(drop),
                     a.send(StreamId(0), b"x").map(drop),
                     a.recv(StreamId(0), &mut [0; 4]).map(drop),
+                    a.send_queue(StreamId(0)).map(drop),
                     a.close(StreamId(0)),
                 ],
             );
@@ -243,6 +245,44 @@ pub fn close_reaches_the_peer(harness: Harness, claims: Claims) {
     });
 }
 
+/// Written bytes stay counted in the send queue until the peer has them and
+/// its acknowledgement is back; then the queue is empty.
+pub fn send_queue_drains_once_delivered(harness: Harness, claims: Claims) {
+    if !claims.streams {
+        return; // in_order checks every stream operation says unsupported
+    }
+    harness(Conditions::Clean, &mut |e| {
+        let (sa, sb) = open(e);
+        assert_eq!(e.a().send_queue(sa), Ok(0), "a new stream has sent nothing");
+        assert_eq!(e.b().send_queue(sb), Ok(0), "a new stream has sent nothing");
+        let data = pattern(4 * 1024, 0x7e);
+        let written = e.a().send(sa, &data).expect("send at A");
+        assert!(written > 0, "a new stream's send buffer takes a few KiB");
+        // A kernel may have the acknowledgement before `send` returns, so all
+        // that holds at once is an upper bound.
+        let queued = e.a().send_queue(sa).expect("send_queue at A");
+        assert!(
+            queued <= written,
+            "{queued} bytes queued, {written} written"
+        );
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        wait(e, "B to read every byte", |e| {
+            let n = e.b().recv(sb, &mut buf).expect("recv at B");
+            got.extend_from_slice(&buf[..n]);
+            got.len() >= written
+        });
+        assert!(got == data[..written], "A to B arrived changed");
+        wait(e, "A's send queue to drain", |e| {
+            e.a().send_queue(sa).expect("send_queue at A") == 0
+        });
+        e.a().close(sa).expect("close at A");
+        e.b().close(sb).expect("close at B");
+        wait(e, "A's id to be freed", |e| e.a().state(sa).is_err());
+        assert_eq!(e.a().send_queue(sa), Err(Error::UnknownStream(sa.0)));
+    });
+}
+
 /// Mistakes a user or a peer can make each get their own error.
 pub fn stream_errors_are_named(harness: Harness, claims: Claims) {
     if !claims.streams {
@@ -266,6 +306,10 @@ pub fn stream_errors_are_named(harness: Harness, claims: Claims) {
         );
         assert_eq!(
             e.a().recv(StreamId(200), &mut [0; 4]),
+            Err(Error::UnknownStream(200))
+        );
+        assert_eq!(
+            e.a().send_queue(StreamId(200)),
             Err(Error::UnknownStream(200))
         );
     });

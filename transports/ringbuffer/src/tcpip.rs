@@ -434,6 +434,12 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
         Ok(got)
     }
 
+    fn send_queue(&self, id: StreamId) -> Result<usize, Error> {
+        let i = self.stream(id)?;
+        // smoltcp keeps bytes in the send buffer until they are acknowledged.
+        Ok(self.sockets.get::<tcp::Socket>(self.tcp[i]).send_queue())
+    }
+
     fn close(&mut self, id: StreamId) -> Result<(), Error> {
         let i = self.stream(id)?;
         self.socket(i).close();

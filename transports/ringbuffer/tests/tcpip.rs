@@ -2,14 +2,15 @@
 //! (`tests/conformance.rs`), which covers streams, datagrams, ping, counters
 //! and the named errors every transport shares: link-down before the peer
 //! is known, addresses derived from hardware ids, its stream slots running
-//! out, and only the latest ping's pong counting.
+//! out, only the latest ping's pong counting, and the send queue holding
+//! every written byte, exactly, until it is acknowledged.
 
 use core::cell::RefCell;
 use core::net::{IpAddr, Ipv4Addr};
 
 use tidenet_core::addr::HardwareId;
 use tidenet_core::time::{Duration, Instant};
-use tidenet_core::{Error, Transport};
+use tidenet_core::{Error, StreamState, Transport};
 use tidenet_ringbuffer::model::{align, Link, LinkConfig, Port, Side};
 use tidenet_ringbuffer::{Resources, TcpIp};
 
@@ -126,5 +127,37 @@ fn only_the_latest_pings_pong_gives_the_rtt() {
             assert_eq!(a.take_rtt(), Some((b.local_addr(), Duration::ZERO)));
             assert_eq!(a.take_rtt(), None);
         });
+    });
+}
+
+#[test]
+fn send_queue_holds_every_written_byte_until_acknowledged() {
+    with_pair(|step| {
+        poll_until(step, |a, b| a.peer().is_some() && b.peer().is_some());
+        let mut at_a = None;
+        step(&mut |a, b| {
+            b.listen(7).expect("listen");
+            at_a = Some(a.connect(b.local_addr(), 7).expect("connect"));
+        });
+        let sa = at_a.expect("connected");
+        let mut at_b = None;
+        poll_until(step, |a, b| {
+            at_b = at_b.or(b.accept(7).expect("accept"));
+            at_b.is_some() && a.state(sa) == Ok(StreamState::Established)
+        });
+        let sb = at_b.expect("accepted");
+        let data = [0x5a; 3000];
+        step(&mut |a, _| {
+            assert_eq!(a.send(sa, &data), Ok(data.len()));
+            // Nothing has been polled since, so nothing can be acknowledged.
+            assert_eq!(a.send_queue(sa), Ok(data.len()));
+        });
+        let mut got = 0;
+        let mut buf = [0; 1024];
+        poll_until(step, |_, b| {
+            got += b.recv(sb, &mut buf).expect("recv at B");
+            got == data.len()
+        });
+        poll_until(step, |a, _| a.send_queue(sa) == Ok(0));
     });
 }

@@ -9,6 +9,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::mpsc::Receiver;
 use std::sync::Mutex;
 use std::time::{Duration as WallDuration, Instant as WallInstant};
@@ -27,6 +28,15 @@ pub const MAX_STREAMS: usize = 64;
 /// How long a closed stream may wait for the peer's end before it is
 /// dropped anyway.
 const CLOSE_LINGER: WallDuration = WallDuration::from_secs(10);
+
+nix::ioctl_read_bad!(
+    /// Bytes written to a TCP socket that the peer has not acknowledged,
+    /// sent or not: the kernel's `write_seq - snd_una`. Linux defines
+    /// `SIOCOUTQ` as `TIOCOUTQ`, whose number differs between architectures.
+    siocoutq,
+    nix::libc::TIOCOUTQ,
+    nix::libc::c_int
+);
 
 /// The trait's streams and listeners.
 #[derive(Debug, Default)]
@@ -75,6 +85,13 @@ impl Slot {
 impl Streams {
     pub fn clear(&mut self) {
         *self = Streams::default();
+    }
+
+    fn get(&self, id: StreamId) -> Result<&Slot, Error> {
+        match self.slots.get(usize::from(id.0)) {
+            Some(Some(slot)) => Ok(slot),
+            _ => Err(Error::UnknownStream(id.0)),
+        }
     }
 
     fn slot(&mut self, id: StreamId) -> Result<&mut Slot, Error> {
@@ -260,10 +277,7 @@ impl Transport for Thunderbolt {
     }
 
     fn state(&self, id: StreamId) -> Result<StreamState, Error> {
-        match self.streams.slots.get(usize::from(id.0)) {
-            Some(Some(slot)) => Ok(slot.state),
-            _ => Err(Error::UnknownStream(id.0)),
-        }
+        self.streams.get(id).map(|slot| slot.state)
     }
 
     fn send(&mut self, id: StreamId, data: &[u8]) -> Result<usize, Error> {
@@ -288,6 +302,20 @@ impl Transport for Thunderbolt {
         let got = slot.moved(id, read)?;
         Counters::add(&self.counters().stream_bytes_rx, got);
         Ok(got)
+    }
+
+    fn send_queue(&self, id: StreamId) -> Result<usize, Error> {
+        let slot = self.streams.get(id)?;
+        let mut queued = 0;
+        // SAFETY: the descriptor is the slot's socket, open while the slot
+        // holds it, and `queued` is the int the ioctl writes.
+        let asked = unsafe { siocoutq(slot.stream.as_raw_fd(), &mut queued) };
+        // Only a listening socket refuses, and no slot holds one: a failure
+        // means the socket is unusable, which `Slot::moved` calls closed.
+        asked
+            .ok()
+            .and_then(|_| usize::try_from(queued).ok())
+            .ok_or(Error::StreamClosed(id.0))
     }
 
     fn close(&mut self, id: StreamId) -> Result<(), Error> {
