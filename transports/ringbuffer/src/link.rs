@@ -131,6 +131,12 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Mailbox<T, R> {
         self.stats = Stats::default();
     }
 
+    /// Whether a packet waits behind the frame in the mailbox, so the stack
+    /// can hand over nothing more until an ack frees it.
+    pub fn is_full(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
     /// When [`poll`](Self::poll) must run next for a re-send, if a frame is
     /// waiting for its ack.
     pub fn poll_at(&self) -> Option<Instant> {
@@ -171,13 +177,15 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Mailbox<T, R> {
         let Some(control) = Control::from_word(word[0]) else {
             return false;
         };
-        self.peer_host = Some(control.host);
+        // Learning the peer is progress: a task may be waiting for the link
+        // to come up.
+        let learned = self.peer_host.replace(control.host) != Some(control.host);
         match &self.in_flight {
             Some(flight) if flight.header.seq == control.ack => {
                 self.in_flight = None;
                 true
             }
-            _ => false,
+            _ => learned,
         }
     }
 

@@ -327,11 +327,19 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
     }
 
     fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        let link = self.device.inner().poll_at();
+        if self.device.inner().is_full() {
+            // The stack can send nothing until an ack frees the mailbox, so
+            // its deadlines (often "now", for data it has ready) would only
+            // spin the caller. The ack arrives as link activity, and the
+            // link's own deadline covers its loss.
+            return link;
+        }
         let stack = self
             .iface
             .poll_at(stamp(now), &self.sockets)
             .map(|t| Instant::from_micros(t.total_micros().max(0) as u64));
-        earliest(stack, self.device.inner().poll_at())
+        earliest(stack, link)
     }
 
     fn local_addr(&self) -> IpAddr {

@@ -22,6 +22,9 @@ pub(super) struct Direction<'m> {
     hw_time: u64,
     /// Arrivals before this cycle are lost to an outage.
     outage_until: u64,
+    /// When the receive memory holds what was sent again after an outage,
+    /// until the link takes note.
+    restored: Option<u64>,
 }
 
 impl<'m> Direction<'m> {
@@ -45,6 +48,7 @@ impl<'m> Direction<'m> {
             clear_at: None,
             hw_time: 0,
             outage_until: 0,
+            restored: None,
         }
     }
 
@@ -58,6 +62,20 @@ impl<'m> Direction<'m> {
 
     pub(super) fn rx(&self) -> &[u64] {
         self.rx
+    }
+
+    /// The first cycle at which a read of the peer's receive memory sees a
+    /// word written now at transmit `index`: when the counter next reaches
+    /// it, plus the latency, plus the cycle that stores it.
+    pub(super) fn landing(&self, index: usize) -> u64 {
+        let depth = self.depth() as u64;
+        let wait = (index as u64 + depth - self.tx_count as u64) % depth;
+        self.hw_time + wait + self.latency as u64 + 1
+    }
+
+    /// When the receive memory is whole again after the latest outage, once.
+    pub(super) fn take_restored(&mut self) -> Option<u64> {
+        self.restored.take()
     }
 
     pub(super) fn set_tx_enabled(&mut self, enabled: bool) {
@@ -151,6 +169,8 @@ impl<'m> Direction<'m> {
             // Arrivals lag departures by the latency; the outage hits arrivals.
             let start = at + self.latency as u64;
             self.outage_until = start + u64::from(faults.burst_passes) * self.depth() as u64;
+            // One pass after arrivals resume, every word has arrived again.
+            self.restored = Some(self.outage_until + self.depth() as u64);
         }
     }
 }

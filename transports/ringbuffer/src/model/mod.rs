@@ -15,6 +15,10 @@
 //!   overwritten is delivered again on every pass.
 //! - On top, seeded [`Faults`]: lost and corrupted write bursts, and outages
 //!   of whole passes.
+//! - A link interrupt, which the real ringbuffer lacks: the model notes when
+//!   each write burst lands in the peer's receive memory
+//!   ([`Link::next_landing`]), so an async net task can sleep until then
+//!   instead of polling.
 //!
 //! Both CPUs share the one virtual clock and take turns on it, so a run is a
 //! pure function of its configuration and seed. Memories are borrowed, not
@@ -25,6 +29,7 @@ mod direction;
 use core::cell::RefCell;
 use core::fmt;
 
+use heapless::Vec;
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use tidenet_core::ringbuffer::{AlignedRingbuffer, Aligner, ReceiveRingbuffer, TransmitRingbuffer};
@@ -154,6 +159,9 @@ impl Side {
     }
 }
 
+/// Write bursts a direction remembers as landing; more are folded together.
+const LANDINGS: usize = 8;
+
 /// A point-to-point ringbuffer link between two nodes, in virtual time.
 pub struct Link<'m> {
     now: u64,
@@ -162,6 +170,9 @@ pub struct Link<'m> {
     rng: Xoshiro256PlusPlus,
     dirs: [Direction<'m>; 2],
     injected: Injected,
+    /// Per direction, the cycles at which write bursts not yet reported
+    /// land in the receive memory.
+    landings: [Vec<u64, LANDINGS>; 2],
 }
 
 impl<'m> Link<'m> {
@@ -206,6 +217,7 @@ impl<'m> Link<'m> {
             rng,
             dirs,
             injected: Injected::default(),
+            landings: [Vec::new(), Vec::new()],
         })
     }
 
@@ -222,6 +234,17 @@ impl<'m> Link<'m> {
     /// Lets time pass without bus accesses, as a CPU doing other work does.
     pub fn advance_to(&mut self, cycles: u64) {
         self.now = self.now.max(cycles);
+        // Run the hardware now rather than at the next access, so that an
+        // outage that ended meanwhile is noted as a landing.
+        self.catch_up(0);
+        self.catch_up(1);
+    }
+
+    /// How far time may jump before [`next_landing`](Link::next_landing)
+    /// can change without a write: with outages configured, one pass, since
+    /// one may start at any pass and its end lands more than a pass later.
+    pub fn horizon(&self) -> Option<u64> {
+        (self.faults.burst > 0.0).then(|| self.now + self.depth() as u64)
     }
 
     /// What the model injected so far.
@@ -234,6 +257,42 @@ impl<'m> Link<'m> {
         self.dirs[0].depth()
     }
 
+    /// When the next write burst the peer made lands in `side`'s receive
+    /// memory, in cycles; it may already have passed. `None` if none is
+    /// pending since [`take_landed`](Link::take_landed) last reported.
+    ///
+    /// This is the model's link interrupt. A burst lands when its last word
+    /// to arrive does; a burst the model lost never lands, and one that
+    /// rewrites what was there rings all the same, as a doorbell would. The
+    /// end of an outage rings too, a pass after arrivals resume, since the
+    /// memory then differs from the zeros the outage left.
+    pub fn next_landing(&self, side: Side) -> Option<u64> {
+        self.landings[side.directions().1].iter().copied().min()
+    }
+
+    /// Whether a write burst has landed in `side`'s receive memory since the
+    /// last call: the interrupt's acknowledgement.
+    pub fn take_landed(&mut self, side: Side) -> bool {
+        let now = self.now;
+        let pending = &mut self.landings[side.directions().1];
+        let before = pending.len();
+        pending.retain(|&at| at > now);
+        pending.len() < before
+    }
+
+    /// Notes that a burst written on `dir` lands at cycle `at`.
+    fn ring(&mut self, dir: usize, at: u64) {
+        let pending = &mut self.landings[dir];
+        if let Err(at) = pending.push(at) {
+            // Full: fold it into the latest, which then rings at the later
+            // of the two. A late interrupt costs latency; a lost one, a
+            // stalled net task.
+            if let Some(latest) = pending.iter_mut().max() {
+                *latest = (*latest).max(at);
+            }
+        }
+    }
+
     fn catch_up(&mut self, dir: usize) {
         let Link {
             now,
@@ -244,10 +303,14 @@ impl<'m> Link<'m> {
             ..
         } = self;
         dirs[dir].advance(*now, faults, rng, injected);
+        if let Some(at) = dirs[dir].take_restored() {
+            self.ring(dir, at);
+        }
     }
 
     fn write(&mut self, dir: usize, src: &[u64], offset: usize) {
         let fate = self.roll_write(src.len());
+        let mut lands = None;
         for (i, &word) in src.iter().enumerate() {
             self.now += self.bus_cycles;
             self.catch_up(dir);
@@ -256,7 +319,11 @@ impl<'m> Link<'m> {
                 WriteFate::Flip { word: w, bit } if w == i => word ^ (1 << bit),
                 _ => word,
             };
+            lands = lands.max(Some(self.dirs[dir].landing(offset + i)));
             self.dirs[dir].tx_mut()[offset + i] = word;
+        }
+        if let Some(at) = lands {
+            self.ring(dir, at);
         }
     }
 

@@ -92,6 +92,94 @@ fn a_word_arrives_no_sooner_than_the_latency() {
     assert!(link.borrow().cycles() - written_at >= 500);
 }
 
+/// Time passes until every earlier write has landed and been reported, so
+/// the next landing is the one a test makes.
+fn settle(link: &RefCell<Link<'_>>) {
+    let mut link = link.borrow_mut();
+    let t = link.cycles() + 2 * (link.depth() as u64 + 1000);
+    link.advance_to(t);
+    link.take_landed(Side::A);
+    link.take_landed(Side::B);
+}
+
+#[test]
+fn a_word_is_seen_exactly_from_its_landing() {
+    for seed in 0..50u64 {
+        let (config, mut memory) = link_with(LinkConfig {
+            latency: 37 + seed as usize,
+            bus_cycles: 1,
+            seed,
+            ..LinkConfig::default()
+        });
+        let link = RefCell::new(Link::new(&config, &mut memory).unwrap());
+        let (mut a, mut b) = align(&link, 10_000).unwrap();
+        let offset = (seed as usize * 41) % 200;
+        settle(&link);
+        assert_eq!(link.borrow().next_landing(Side::B), None);
+        a.write(offset, &[0x1a4d + seed]);
+        let lands = link.borrow().next_landing(Side::B).unwrap();
+        assert_eq!(
+            link.borrow().next_landing(Side::A),
+            None,
+            "A's memory is untouched"
+        );
+        // A read costs one bus cycle and samples at its end.
+        let mut seen = [0u64];
+        link.borrow_mut().advance_to(lands - 2);
+        b.read(offset, &mut seen);
+        assert_ne!(seen[0], 0x1a4d + seed, "seed {seed}: seen before it landed");
+        assert!(!link.borrow_mut().take_landed(Side::B));
+        b.read(offset, &mut seen);
+        assert_eq!(seen[0], 0x1a4d + seed, "seed {seed}: not seen once landed");
+        assert!(link.borrow_mut().take_landed(Side::B));
+        assert!(!link.borrow_mut().take_landed(Side::B), "reported once");
+    }
+}
+
+#[test]
+fn a_burst_lands_when_its_last_word_does() {
+    for seed in 0..50u64 {
+        let (config, mut memory) = link_with(LinkConfig {
+            seed,
+            ..LinkConfig::default()
+        });
+        let link = RefCell::new(Link::new(&config, &mut memory).unwrap());
+        let (mut a, mut b) = align(&link, 10_000).unwrap();
+        settle(&link);
+        let burst: vec::Vec<u64> = (0..190).map(|i| (seed << 32) | (i + 1)).collect();
+        a.write(2, &burst);
+        let lands = link.borrow().next_landing(Side::B).unwrap();
+        let bus = config.bus_cycles;
+        link.borrow_mut().advance_to(lands - bus);
+        let mut got = vec![0u64; burst.len()];
+        b.read(2, &mut got);
+        assert_eq!(got, burst, "seed {seed}");
+    }
+}
+
+#[test]
+fn bursts_past_the_record_fold_into_a_later_landing() {
+    let (config, mut memory) = link_with(LinkConfig::default());
+    let link = RefCell::new(Link::new(&config, &mut memory).unwrap());
+    let (mut a, mut b) = align(&link, 10_000).unwrap();
+    settle(&link);
+    for i in 0..3 * LANDINGS as u64 {
+        a.write(i as usize, &[100 + i]);
+    }
+    // The record never forgets the last burst: once nothing is pending,
+    // everything has landed.
+    loop {
+        let next = link.borrow().next_landing(Side::B);
+        let Some(at) = next else { break };
+        link.borrow_mut().advance_to(at);
+        assert!(link.borrow_mut().take_landed(Side::B));
+    }
+    let mut got = [0u64; 3 * LANDINGS];
+    b.read(0, &mut got);
+    let want: vec::Vec<u64> = (0..3 * LANDINGS as u64).map(|i| 100 + i).collect();
+    assert_eq!(got[..], want[..]);
+}
+
 #[test]
 fn same_seed_gives_the_same_run() {
     let run = |seed| {
