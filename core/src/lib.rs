@@ -12,6 +12,8 @@
 //! - [`proto`]: the shell protocol's requests and responses (postcard), and
 //!   [`node::Node`], the one place they are executed against a transport.
 //! - [`Error`], [`Stats`], [`addr`] and [`time`].
+//! - `asynch` (feature `async`): futures over any transport, and the net
+//!   task that drives it.
 //!
 //! It is `#![no_std]` and allocation-free, and it knows no network stack:
 //! smoltcp appears only in `tidenet-ringbuffer`.
@@ -22,6 +24,8 @@
 extern crate std;
 
 pub mod addr;
+#[cfg(feature = "async")]
+pub mod asynch;
 mod error;
 pub mod node;
 pub mod proto;

@@ -91,10 +91,11 @@ const TEST: &[Step] = &[
         &["fmt", "--manifest-path", FIRMWARE_MANIFEST, "--", "--check"],
     ),
     Step::cargo(
-        "build the no_std crates for riscv32imc (no std, no alloc)",
+        "build the no_std crates for riscv32imc (no std, no alloc), core with its async API",
         &[
             "build", "-p", "tidenet-core", "-p", "tidenet-ringbuffer", "-p", "tidenet-bespoke",
-            "-p", "tidenet-shell", "-p", "tidenet-node", "--target", RISCV_TARGET,
+            "-p", "tidenet-shell", "-p", "tidenet-node", "--features", "tidenet-core/async",
+            "--target", RISCV_TARGET,
         ],
     ),
     Step::call("build the firmware image and check its memory use", firmware),
