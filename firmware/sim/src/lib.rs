@@ -4,24 +4,33 @@
 //! [`transfer`] is the demo's engine: it aligns a modelled link, brings up
 //! the chosen stack on both ends, moves a stream of bytes from node A to
 //! node B and reports what arrived, how long it took in virtual time, and
-//! every counter on the way.
+//! every counter on the way. It drives the nodes either from one poll loop
+//! or as async tasks on [`executor::Executor`], the virtual-time executor.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
+use embedded_io_async::Write;
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use sha2::{Digest, Sha256};
 use tidenet_bespoke::Bespoke;
 use tidenet_core::addr::HardwareId;
+use tidenet_core::asynch::{self, State};
+use tidenet_core::time::{Duration, Instant};
 use tidenet_core::{Error, Stats, StreamId, Transport};
 use tidenet_ringbuffer::frame::mtu_for_depth;
-use tidenet_ringbuffer::model::{self, ConfigError, Injected, Link, LinkConfig, CYCLE_NS};
+use tidenet_ringbuffer::model::{self, ConfigError, Injected, Link, LinkConfig, Side, CYCLE_NS};
 use tidenet_ringbuffer::{Resources, TcpIp};
 
+pub mod executor;
 pub mod nodes;
+pub mod virtual_time;
 
 pub use nodes::Stack;
+
+use executor::Executor;
+use virtual_time::VirtualTime;
 
 /// The TCP port the demo's receiver listens on.
 pub const DEMO_PORT: u16 = 7000;
@@ -42,6 +51,21 @@ pub struct TransferConfig {
     pub stall_cycles: u64,
     /// The stack both nodes run.
     pub stack: Stack,
+    /// How the nodes drive it.
+    pub driver: Driver,
+}
+
+/// How the nodes' code drives their transports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Driver {
+    /// One loop polls both transports and tries every operation in turn,
+    /// as the node firmware does.
+    #[default]
+    Poll,
+    /// Async tasks on the virtual-time executor: a net task per node, woken
+    /// by link landings, deadlines and socket access, plus a sender and a
+    /// receiver task.
+    Async,
 }
 
 impl Default for TransferConfig {
@@ -52,6 +76,7 @@ impl Default for TransferConfig {
             // One virtual second: a hundred times TCP/IP's smallest RTO.
             stall_cycles: 125_000_000,
             stack: Stack::Tcpip,
+            driver: Driver::Poll,
         }
     }
 }
@@ -79,6 +104,19 @@ pub struct Report {
     pub injected: Injected,
     /// Link cycles one bus word costs, for the bus ceiling.
     pub bus_cycles: u64,
+    /// How often the nodes' code ran.
+    pub polls: Polls,
+}
+
+/// How often a transfer's code ran: the measure of busy polling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Polls {
+    /// Polls of the two transports. Under [`Driver::Async`], polls of the
+    /// two net tasks, each of which polls its transport at most once.
+    pub transport: u64,
+    /// Polls of the sender and receiver tasks under [`Driver::Async`]; the
+    /// poll loop has no tasks.
+    pub tasks: u64,
 }
 
 impl Report {
@@ -210,6 +248,18 @@ struct Run<'r, 'm> {
 impl Run<'_, '_> {
     fn between<T: Transport>(
         self,
+        a: T,
+        b: T,
+        progress: impl FnMut(u64),
+    ) -> Result<Report, TransferError> {
+        match self.config.driver {
+            Driver::Poll => self.polled(a, b, progress),
+            Driver::Async => self.in_tasks(a, b, progress),
+        }
+    }
+
+    fn polled<T: Transport>(
+        self,
         mut a: T,
         mut b: T,
         mut progress: impl FnMut(u64),
@@ -243,8 +293,10 @@ impl Run<'_, '_> {
         let (mut sent_hash, mut received_hash) = (Sha256::new(), Sha256::new());
         let mut buf = [0u8; 4096];
         let mut last_arrival = start;
+        let mut polls = Polls::default();
 
         while received < config.bytes {
+            polls.transport += 2;
             a.poll(now());
             if pending.is_empty() && sent < config.bytes {
                 let len = (config.bytes - sent).min(chunk.len() as u64) as usize;
@@ -304,6 +356,131 @@ impl Run<'_, '_> {
             b: b.stats(),
             injected,
             bus_cycles: config.link.bus_cycles,
+            polls,
+        })
+    }
+
+    /// The same transfer as [`Run::polled`], written as async tasks: what
+    /// an application on [`tidenet_core::asynch`] looks like, and the
+    /// async path of the benchmark.
+    fn in_tasks<T: Transport>(
+        self,
+        a: T,
+        b: T,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Report, TransferError> {
+        let Run {
+            config,
+            link,
+            align_cycles,
+            mtu,
+        } = self;
+        let time = VirtualTime::new(vec![link]);
+        let (state_a, state_b) = (State::new(a, time.clock()), State::new(b, time.clock()));
+        let (net_a, runner_a) = asynch::new(&state_a, time.signal(0, Side::A));
+        let (net_b, runner_b) = asynch::new(&state_b, time.signal(0, Side::B));
+        net_b.with(|t| t.listen(DEMO_PORT))?;
+
+        // Whatever waits a virtual second without progress has stalled.
+        let stall = Duration::from_nanos(config.stall_cycles * CYCLE_NS);
+        let stalled = |received: u64| TransferError::Stalled {
+            received,
+            at_cycles: link.borrow().cycles(),
+        };
+        let start = Cell::new(0);
+        let end = Cell::new(0);
+        let failed = RefCell::new(None);
+        let sent_hash = RefCell::new(Sha256::new());
+        let received_hash = RefCell::new(Sha256::new());
+        let received = Cell::new(0u64);
+
+        let sender = async {
+            let peer = net_a
+                .with_timeout(stall, net_a.link_up())
+                .await
+                .map_err(|_| Error::LinkDown)?;
+            start.set(link.borrow().cycles());
+            let mut stream = net_a
+                .with_timeout(stall, net_a.connect(peer, DEMO_PORT))
+                .await
+                .map_err(|_| stalled(0))??;
+            let mut data = Xoshiro256PlusPlus::seed_from_u64(config.link.seed ^ 0x7de5_eed0);
+            let mut chunk = [0u8; 4096];
+            let mut sent = 0;
+            while sent < config.bytes {
+                let len = (config.bytes - sent).min(chunk.len() as u64) as usize;
+                data.fill_bytes(&mut chunk[..len]);
+                sent_hash.borrow_mut().update(&chunk[..len]);
+                net_a
+                    .with_timeout(stall, stream.write_all(&chunk[..len]))
+                    .await
+                    .map_err(|_| stalled(received.get()))??;
+                sent += len as u64;
+            }
+            net_a
+                .with_timeout(stall, stream.close())
+                .await
+                .map_err(|_| stalled(received.get()))??;
+            Ok::<_, TransferError>(())
+        };
+        let receiver = async {
+            let stream = net_b
+                .with_timeout(stall, net_b.accept(DEMO_PORT))
+                .await
+                .map_err(|_| stalled(0))??;
+            let mut buf = [0u8; 4096];
+            while received.get() < config.bytes {
+                let n = net_b
+                    .with_timeout(stall, stream.recv(&mut buf))
+                    .await
+                    .map_err(|_| stalled(received.get()))??;
+                received_hash.borrow_mut().update(&buf[..n]);
+                received.set(received.get() + n as u64);
+                progress(received.get());
+            }
+            end.set(link.borrow().cycles());
+            Ok::<_, TransferError>(())
+        };
+        let fail = |e| {
+            failed.borrow_mut().get_or_insert(e);
+        };
+
+        let mut executor = Executor::new();
+        let net_tasks = [
+            executor.spawn_background("net A", runner_a.run()),
+            executor.spawn_background("net B", runner_b.run()),
+        ];
+        let app_tasks = [
+            executor.spawn("sender", async { sender.await.unwrap_or_else(fail) }),
+            executor.spawn("receiver", async { receiver.await.unwrap_or_else(fail) }),
+        ];
+        // Every wait above gives up after `stall`, so this limit is only a
+        // backstop against a bug in the executor itself.
+        let limit = Instant::from_nanos(u64::MAX / 2);
+        let run = executor.run(&time, limit);
+        let polls = Polls {
+            transport: net_tasks.iter().map(|&t| executor.polls(t)).sum(),
+            tasks: app_tasks.iter().map(|&t| executor.polls(t)).sum(),
+        };
+        drop(executor);
+        if let Some(e) = failed.into_inner() {
+            return Err(e);
+        }
+        run.map_err(|_| stalled(received.get()))?;
+        let (a, b) = (state_a.into_inner(), state_b.into_inner());
+        let injected = link.borrow().injected();
+        Ok(Report {
+            sent_sha256: sent_hash.into_inner().finalize().into(),
+            received_sha256: received_hash.into_inner().finalize().into(),
+            received: received.get(),
+            align_cycles,
+            transfer_cycles: end.get() - start.get(),
+            mtu,
+            a: a.stats(),
+            b: b.stats(),
+            injected,
+            bus_cycles: config.link.bus_cycles,
+            polls,
         })
     }
 }

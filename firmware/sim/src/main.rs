@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tidenet_ringbuffer::frame::{mtu_for_depth, MAX_MTU};
 use tidenet_ringbuffer::model::{Faults, LinkConfig};
 use tidenet_sim::nodes::Stack;
-use tidenet_sim::{hex, transfer, Report, TransferConfig};
+use tidenet_sim::{hex, transfer, Driver, Report, TransferConfig};
 use tidenet_thunderbolt::{Config, Peer, TransportError};
 
 #[derive(Parser)]
@@ -67,6 +67,10 @@ struct DemoArgs {
     /// demo on it stops at its first `unsupported`.
     #[arg(long, value_enum, default_value_t = Stack::Tcpip)]
     stack: Stack,
+    /// How the nodes drive their stacks: one poll loop, as the firmware
+    /// does, or async tasks with a net task per node.
+    #[arg(long, value_enum, default_value_t = Driver::Poll)]
+    driver: Driver,
     #[command(flatten)]
     link: LinkArgs,
 }
@@ -396,6 +400,7 @@ fn demo(args: &DemoArgs) -> ExitCode {
         bytes: args.bytes,
         link: link.config(),
         stack: args.stack,
+        driver: args.driver,
         ..TransferConfig::default()
     };
     println!(
@@ -471,6 +476,12 @@ fn print_report(r: &Report) {
         seconds * 1e3
     );
     println!("goodput: {:.2} MB/s virtual", r.goodput_mb_s());
+    let mib = r.received as f64 / (1 << 20) as f64;
+    println!(
+        "polls per MiB: {:.0} of the transports, {:.0} of the sender and receiver tasks",
+        r.polls.transport as f64 / mib,
+        r.polls.tasks as f64 / mib
+    );
     println!(
         "link efficiency: {:.4} of the wire ceiling (8 B/cycle), {:.3} of the bus ceiling (8 B per 2 x {} cycles)",
         r.wire_efficiency(),
