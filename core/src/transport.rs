@@ -39,10 +39,19 @@ pub trait Transport {
 
     /// Moves packets between the link and the stack. Returns whether anything
     /// happened, so a caller can tell an idle link from a busy one.
+    ///
+    /// Anything a caller could see must count: bytes or datagrams arriving,
+    /// room freed for sending, a stream's state changing, a pong, the peer
+    /// becoming known. The async net task wakes waiting tasks only after a
+    /// poll that says so, or that its deadline caused.
     fn poll(&mut self, now: Instant) -> bool;
 
     /// When [`poll`](Transport::poll) must be called next at the latest, if no
     /// link activity comes first. `None` means only link activity matters.
+    ///
+    /// Never earlier than a poll could do something: a deadline of "now"
+    /// while the link cannot take a packet makes a caller that sleeps until
+    /// it spin.
     fn poll_at(&mut self, now: Instant) -> Option<Instant>;
 
     /// This end's address.

@@ -110,6 +110,10 @@ const TEST: &[Step] = &[
         &["test", "-p", "tidenet-sim", "--test", "firmware", "--", "--ignored"],
     ),
     Step::cargo(
+        "run the async example: one node serving two peers at once",
+        &["run", "--release", "-p", "tidenet-sim", "--example", "async_node"],
+    ),
+    Step::cargo(
         "smoke-run the demo (256 KiB)",
         &["run", "--release", "-p", "tidenet-sim", "--", "demo", "--bytes", "262144"],
     ),

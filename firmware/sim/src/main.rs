@@ -36,7 +36,9 @@ enum Command {
     /// depend on the flags and the seed, not on this machine.
     Demo(DemoArgs),
     /// Measures goodput and link efficiency for a fixed set of fault rates
-    /// and depths. Virtual time, so the table is the same on every machine.
+    /// and depths, driven by the poll loop and as async tasks, with the
+    /// ratio of the two. Virtual time, so the table is the same on every
+    /// machine.
     Bench {
         /// Bytes per case.
         #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..))]
@@ -349,37 +351,52 @@ const BENCH_CASES: &[(usize, f64, f64)] = &[
 
 fn bench(bytes: u64) -> ExitCode {
     println!(
-        "{:>5} {:>6} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9}",
-        "depth", "loss", "corrupt", "MB/s", "of wire", "of bus", "link_rtx", "tcp_rtx"
+        "{:>5} {:>6} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
+        "depth",
+        "loss",
+        "corrupt",
+        "MB/s",
+        "of wire",
+        "of bus",
+        "link_rtx",
+        "tcp_rtx",
+        "async MB/s",
+        "async/poll"
     );
     for &(depth, loss, corrupt) in BENCH_CASES {
-        let config = TransferConfig {
-            bytes,
-            link: LinkConfig {
-                depth,
-                seed: 1,
-                faults: Faults {
-                    loss,
-                    corrupt,
-                    ..Faults::default()
+        let case = |driver| {
+            let config = TransferConfig {
+                bytes,
+                link: LinkConfig {
+                    depth,
+                    seed: 1,
+                    faults: Faults {
+                        loss,
+                        corrupt,
+                        ..Faults::default()
+                    },
+                    ..LinkConfig::default()
                 },
-                ..LinkConfig::default()
-            },
-            ..TransferConfig::default()
+                driver,
+                ..TransferConfig::default()
+            };
+            match transfer(&config, |_| {}) {
+                Ok(r) if r.intact() => Ok(r),
+                Ok(_) => Err(format!("data-mismatch with the {driver:?} driver")),
+                Err(e) => Err(format!("{driver:?} driver: {e}")),
+            }
         };
-        match transfer(&config, |_| {}) {
-            Ok(r) if r.intact() => println!(
-                "{depth:>5} {loss:>6.2} {corrupt:>7.2} {:>10.2} {:>9.4} {:>9.3} {:>9} {:>9}",
+        match case(Driver::Poll).and_then(|p| Ok((case(Driver::Async)?, p))) {
+            Ok((a, r)) => println!(
+                "{depth:>5} {loss:>6.2} {corrupt:>7.2} {:>10.2} {:>9.4} {:>9.3} {:>9} {:>9} {:>10.2} {:>10.3}",
                 r.goodput_mb_s(),
                 r.wire_efficiency(),
                 r.bus_efficiency(),
                 r.a.link_retransmits + r.b.link_retransmits,
                 r.a.tcp_retransmits + r.b.tcp_retransmits,
+                a.goodput_mb_s(),
+                a.goodput_mb_s() / r.goodput_mb_s(),
             ),
-            Ok(_) => {
-                eprintln!("error: data-mismatch at depth {depth}, loss {loss}, corrupt {corrupt}");
-                return ExitCode::FAILURE;
-            }
             Err(e) => {
                 eprintln!("error: depth {depth}, loss {loss}, corrupt {corrupt}: {e}");
                 return ExitCode::FAILURE;
@@ -391,6 +408,7 @@ fn bench(bytes: u64) -> ExitCode {
         "virtual time: 125 MHz link cycles; bus {} cycles/word; latency {} cycles; seed 1",
         link.bus_cycles, link.latency
     );
+    println!("MB/s and the efficiencies are the poll loop's; async is the same transfer as async tasks (--driver async)");
     ExitCode::SUCCESS
 }
 

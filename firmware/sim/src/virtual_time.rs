@@ -2,7 +2,7 @@
 //! [`LinkSignal`] per node, both in virtual time.
 //!
 //! Time moves two ways. Each CPU access to a link costs its bus cycles, as in
-//! the poll loop; and when every task waits, [`VirtualTime::advance`] jumps
+//! the poll loop; and when every task waits, the executor has time jump
 //! to the earliest thing a task waits for: a timer, or a write burst landing
 //! in a waiting node's receive memory ([`Link::next_landing`]). Several links
 //! keep one time, as the nodes of one system do: each is brought up to the
@@ -75,7 +75,7 @@ impl<'l> VirtualTime<'l> {
 
     /// The time now: the latest of the links' clocks.
     pub fn now(&self) -> Instant {
-        Instant::from_nanos(self.cycles() * CYCLE_NS)
+        instant(self.cycles())
     }
 
     fn cycles(&self) -> u64 {
@@ -117,10 +117,12 @@ impl<'l> VirtualTime<'l> {
             .values()
             .filter_map(|&(link, side, _)| {
                 let link = self.links[link];
-                earliest_cycle(link.next_landing(side), link.horizon())
+                earliest(
+                    link.next_landing(side).map(instant),
+                    link.horizon().map(instant),
+                )
             })
-            .min()
-            .map(|cycles| Instant::from_nanos(cycles * CYCLE_NS));
+            .min();
         let Some(next) = earliest(timer, landing) else {
             return false;
         };
@@ -166,8 +168,9 @@ impl<'l> VirtualTime<'l> {
     }
 }
 
-fn earliest_cycle(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-    a.into_iter().chain(b).min()
+/// Link cycles as an instant.
+fn instant(cycles: u64) -> Instant {
+    Instant::from_nanos(cycles * CYCLE_NS)
 }
 
 /// A [`Clock`] on [`VirtualTime`].

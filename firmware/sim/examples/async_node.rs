@@ -1,0 +1,270 @@
+//! A node that serves two peers at once, written as async tasks.
+//!
+//! Three simulated nodes in a line, A - B - C, each link a lossy modelled
+//! ringbuffer. Node B's program is two tasks: [`echo`] sends back whatever
+//! A sends it, and [`feed`] streams a MiB to C, both at the same time. Its
+//! two links are two transports, each driven by its own net task. The tasks
+//! are generic over `Transport`, so they would run unchanged on any stack.
+//!
+//! ```text
+//! cargo run --release -p tidenet-sim --example async_node
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::process::ExitCode;
+
+use embassy_futures::join::join;
+use embedded_io_async::{Read, Write};
+use rand_core::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use sha2::{Digest, Sha256};
+use tidenet_core::addr::HardwareId;
+use tidenet_core::asynch::{self, Clock, Net, State, Stream};
+use tidenet_core::time::Instant;
+use tidenet_core::{Error, Transport};
+use tidenet_ringbuffer::model::{align, Faults, Link, LinkConfig, Side};
+use tidenet_ringbuffer::{Resources, TcpIp};
+use tidenet_sim::executor::Executor;
+use tidenet_sim::sim_id;
+use tidenet_sim::virtual_time::VirtualTime;
+
+/// Where B's echo listens.
+const ECHO_PORT: u16 = 7;
+/// Where C takes B's stream.
+const SINK_PORT: u16 = 9000;
+/// What A sends to be echoed.
+const ECHO_BYTES: usize = 64 * 1024;
+/// What B streams to C.
+const FEED_BYTES: u64 = 1 << 20;
+/// The seed of the bytes B streams to C, so C can check them.
+const FEED_SEED: u64 = 0xfeed;
+
+/// Node B, task one: echoes one stream on `port` until the peer closes it;
+/// returns how many bytes went back.
+async fn echo<T: Transport, C: Clock>(net: Net<'_, T, C>, port: u16) -> Result<u64, Error> {
+    net.with(|t| t.listen(port))?;
+    let mut stream = net.accept(port).await?;
+    let mut buf = [0u8; 1024];
+    let mut echoed = 0;
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        stream.write_all(&buf[..n]).await?;
+        echoed += n as u64;
+    }
+    stream.close().await?;
+    Ok(echoed)
+}
+
+/// Node B, task two: streams `bytes` seeded bytes to the peer's `port`,
+/// returning once the peer has acknowledged every one.
+async fn feed<T: Transport, C: Clock>(
+    net: Net<'_, T, C>,
+    port: u16,
+    bytes: u64,
+) -> Result<(), Error> {
+    let peer = net.link_up().await;
+    let mut stream = net.connect(peer, port).await?;
+    let mut data = Xoshiro256PlusPlus::seed_from_u64(FEED_SEED);
+    let mut chunk = [0u8; 4096];
+    let mut sent = 0;
+    while sent < bytes {
+        let len = (bytes - sent).min(chunk.len() as u64) as usize;
+        data.fill_bytes(&mut chunk[..len]);
+        stream.write_all(&chunk[..len]).await?;
+        sent += len as u64;
+    }
+    stream.close().await
+}
+
+/// Node A: sends `data` to the echo and reads it back at the same time, on
+/// one stream; returns what came back.
+async fn ask_echo<T: Transport, C: Clock>(
+    net: Net<'_, T, C>,
+    data: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let peer = net.link_up().await;
+    let stream = net.connect(peer, ECHO_PORT).await?;
+    let (sent, echoed) = join(send_all(&stream, data), recv_len(&stream, data.len())).await;
+    sent?;
+    let echoed = echoed?;
+    stream.close().await?;
+    Ok(echoed)
+}
+
+async fn send_all<T: Transport, C: Clock>(
+    stream: &Stream<'_, T, C>,
+    mut data: &[u8],
+) -> Result<(), Error> {
+    while !data.is_empty() {
+        let n = stream.send(data).await?;
+        data = &data[n..];
+    }
+    Ok(())
+}
+
+async fn recv_len<T: Transport, C: Clock>(
+    stream: &Stream<'_, T, C>,
+    len: usize,
+) -> Result<Vec<u8>, Error> {
+    let mut got = Vec::with_capacity(len);
+    let mut buf = [0u8; 1500];
+    while got.len() < len {
+        let n = stream.recv(&mut buf).await?;
+        got.extend_from_slice(&buf[..n]);
+    }
+    Ok(got)
+}
+
+/// Node C: takes one stream on `port` to its end; returns its SHA-256 and
+/// length.
+async fn sink<T: Transport, C: Clock>(
+    net: Net<'_, T, C>,
+    port: u16,
+) -> Result<([u8; 32], u64), Error> {
+    net.with(|t| t.listen(port))?;
+    let mut stream = net.accept(port).await?;
+    let (mut hash, mut len) = (Sha256::new(), 0);
+    let mut buf = [0u8; 1500];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok((hash.finalize().into(), len));
+        }
+        hash.update(&buf[..n]);
+        len += n as u64;
+    }
+}
+
+/// The bytes [`feed`] sends, hashed.
+fn feed_sha256(bytes: u64) -> [u8; 32] {
+    let mut data = vec![0u8; bytes as usize];
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(FEED_SEED);
+    for chunk in data.chunks_mut(4096) {
+        rng.fill_bytes(chunk);
+    }
+    Sha256::digest(&data).into()
+}
+
+fn main() -> ExitCode {
+    let config = |seed| LinkConfig {
+        seed,
+        faults: Faults {
+            loss: 0.05,
+            corrupt: 0.01,
+            ..Faults::default()
+        },
+        ..LinkConfig::default()
+    };
+    let (ab, bc) = (config(1), config(2));
+    let (mut memory_ab, mut memory_bc) = (vec![0; ab.memory_words()], vec![0; bc.memory_words()]);
+    let (Ok(link_ab), Ok(link_bc)) = (
+        Link::new(&ab, &mut memory_ab),
+        Link::new(&bc, &mut memory_bc),
+    ) else {
+        eprintln!("error: the link configuration is invalid");
+        return ExitCode::FAILURE;
+    };
+    let (link_ab, link_bc) = (RefCell::new(link_ab), RefCell::new(link_bc));
+    let (Some((a_end, b_left)), Some((b_right, c_end))) =
+        (align(&link_ab, 100_000), align(&link_bc, 100_000))
+    else {
+        eprintln!("error: alignment-failed: a link did not align");
+        return ExitCode::FAILURE;
+    };
+
+    let time = VirtualTime::new(vec![&link_ab, &link_bc]);
+    let resources = || Box::new(Resources::<16384>::new());
+    let (mut res_a, mut res_bl, mut res_br, mut res_c) =
+        (resources(), resources(), resources(), resources());
+    let now = time.now();
+    // B has one port per link, so one address per link.
+    let b_second_port = HardwareId {
+        port: 1,
+        ..sim_id(2)
+    };
+    let a = State::new(TcpIp::new(a_end, sim_id(1), &mut res_a, now), time.clock());
+    let b_left = State::new(
+        TcpIp::new(b_left, sim_id(2), &mut res_bl, now),
+        time.clock(),
+    );
+    let b_right = State::new(
+        TcpIp::new(b_right, b_second_port, &mut res_br, now),
+        time.clock(),
+    );
+    let c = State::new(TcpIp::new(c_end, sim_id(3), &mut res_c, now), time.clock());
+    let (net_a, run_a) = asynch::new(&a, time.signal(0, Side::A));
+    let (net_bl, run_bl) = asynch::new(&b_left, time.signal(0, Side::B));
+    let (net_br, run_br) = asynch::new(&b_right, time.signal(1, Side::A));
+    let (net_c, run_c) = asynch::new(&c, time.signal(1, Side::B));
+
+    let request: Vec<u8> = (0..ECHO_BYTES).map(|i| (i * 7 % 251) as u8).collect();
+    let echoed = RefCell::new(None);
+    let echo_count = Cell::new(None);
+    let fed = Cell::new(None);
+    let sunk = Cell::new(None);
+    let mut executor = Executor::new();
+    let net_tasks = [
+        executor.spawn_background("net A", run_a.run()),
+        executor.spawn_background("net B (link to A)", run_bl.run()),
+        executor.spawn_background("net B (link to C)", run_br.run()),
+        executor.spawn_background("net C", run_c.run()),
+    ];
+    let app_tasks = [
+        executor.spawn("B: echo", async {
+            echo_count.set(Some(echo(net_bl, ECHO_PORT).await))
+        }),
+        executor.spawn("B: feed", async {
+            fed.set(Some(feed(net_br, SINK_PORT, FEED_BYTES).await))
+        }),
+        executor.spawn("A: ask the echo", async {
+            *echoed.borrow_mut() = Some(ask_echo(net_a, &request).await)
+        }),
+        executor.spawn("C: sink", async {
+            sunk.set(Some(sink(net_c, SINK_PORT).await))
+        }),
+    ];
+    if let Err(e) = executor.run(&time, Instant::from_micros(10_000_000)) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let net_polls: u64 = net_tasks.iter().map(|&t| executor.polls(t)).sum();
+    let app_polls: u64 = app_tasks.iter().map(|&t| executor.polls(t)).sum();
+    drop(executor);
+
+    println!("async_node: node B serves A (echo) and C (a stream) at once, over two lossy links");
+    let mut ok = true;
+    match (echoed.into_inner(), echo_count.get()) {
+        (Some(Ok(back)), Some(Ok(n))) if back == request => {
+            println!("  A <-> B  echo: {n} bytes sent back, identical to what A sent")
+        }
+        (back, n) => {
+            ok = false;
+            eprintln!("error: echo: A got {back:?}, B reports {n:?}");
+        }
+    }
+    let want = feed_sha256(FEED_BYTES);
+    match (fed.get(), sunk.get()) {
+        (Some(Ok(())), Some(Ok((sha, len)))) if sha == want && len == FEED_BYTES => {
+            println!(
+                "  B  -> C  stream: {len} bytes, SHA-256 {}",
+                tidenet_sim::hex(&sha)
+            )
+        }
+        (fed, sunk) => {
+            ok = false;
+            eprintln!("error: stream: B says {fed:?}, C got {sunk:?}");
+        }
+    }
+    println!(
+        "  virtual time {}; polls: {net_polls} of the four net tasks, {app_polls} of the four application tasks",
+        time.now()
+    );
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
