@@ -131,10 +131,12 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Mailbox<T, R> {
         self.stats = Stats::default();
     }
 
-    /// Whether a packet waits behind the frame in the mailbox, so the stack
-    /// can hand over nothing more until an ack frees it.
-    pub fn is_full(&self) -> bool {
-        !self.queue.is_empty()
+    /// Whether the stack may hand over a packet: not while one already waits
+    /// behind the frame in the mailbox. While the link is busy, the stack's
+    /// data keeps gathering into full segments instead of leaving in
+    /// whatever sizes it was written.
+    pub fn can_take(&self) -> bool {
+        self.queue.is_empty()
     }
 
     /// When [`poll`](Self::poll) must run next for a re-send, if a frame is
@@ -311,11 +313,9 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Device for Mailbox<T, R> {
     }
 
     fn transmit(&mut self, _: smoltcp::time::Instant) -> Option<TxToken<'_>> {
-        // Offer a slot only when nothing waits behind the mailbox: while the
-        // link is busy, the stack's data keeps gathering into full segments
-        // instead of leaving in whatever sizes it was written. The second
-        // queue slot is kept for replies handed out with received packets.
-        self.queue.is_empty().then_some(TxToken {
+        // The second queue slot is kept for replies handed out with
+        // received packets.
+        self.can_take().then_some(TxToken {
             queue: &mut self.queue,
             dropped: &mut self.stats.drop_tx_full,
         })

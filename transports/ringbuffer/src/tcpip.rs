@@ -97,6 +97,9 @@ pub struct TcpIp<'a, T, R> {
     /// The stamp of the latest ping: only its pong counts.
     ping_stamp: Option<u64>,
     rtt: Option<(IpAddr, Duration)>,
+    /// Probes were answered or taken since the last poll, which reports it
+    /// as progress: a pong taken while reading datagrams is news too.
+    probes_taken: bool,
     counters: Counters,
 }
 
@@ -172,6 +175,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
             next_port,
             now,
             ping_stamp: None,
+            probes_taken: false,
             rtt: None,
             counters: Counters::default(),
         }
@@ -257,6 +261,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
                 }
             }
             let _ = self.sockets.get_mut::<udp::Socket>(self.udp).recv();
+            self.probes_taken = true;
         }
     }
 
@@ -320,6 +325,8 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
             .poll(stamp(now), &mut self.device, &mut self.sockets)
             != PollResult::None;
         self.serve_pings();
+        // A pong taken is progress: a task may be waiting for it.
+        progress |= core::mem::take(&mut self.probes_taken);
         self.tend_slots();
         // Push what the stack just queued onto the link now, not next poll.
         progress |= self.device.inner_mut().poll(now);
@@ -328,7 +335,7 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
 
     fn poll_at(&mut self, now: Instant) -> Option<Instant> {
         let link = self.device.inner().poll_at();
-        if self.device.inner().is_full() {
+        if !self.device.inner().can_take() {
             // The stack can send nothing until an ack frees the mailbox, so
             // its deadlines (often "now", for data it has ready) would only
             // spin the caller. The ack arrives as link activity, and the
@@ -477,6 +484,8 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
     }
 
     fn recv_datagram(&mut self, buf: &mut [u8]) -> Result<Option<(IpAddr, usize)>, Error> {
+        // Probes ahead of the next datagram are answered and taken here; the
+        // next poll reports them.
         self.serve_pings();
         let socket = self.sockets.get_mut::<udp::Socket>(self.udp);
         let Ok((data, meta)) = socket.peek() else {
