@@ -152,3 +152,35 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+/// What an error means to code written against `embedded-io`, such as a
+/// stream's `Read` and `Write`. Every variant is listed, so that a new one
+/// must be given a kind here.
+#[cfg(feature = "async")]
+impl embedded_io::Error for Error {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        use embedded_io::ErrorKind as Kind;
+        match self {
+            Error::LinkDown | Error::NotConnected(_) => Kind::NotConnected,
+            Error::PeerUnreachable(_) | Error::AddressConflict(_) => Kind::AddrNotAvailable,
+            Error::PortInUse(_) => Kind::AddrInUse,
+            Error::StreamClosed(_) => Kind::BrokenPipe,
+            Error::Timeout => Kind::TimedOut,
+            Error::Unsupported | Error::UnsupportedVersion { .. } | Error::NotRemotable => {
+                Kind::Unsupported
+            }
+            Error::TooManyStreams { .. } | Error::TooManyListeners { .. } => Kind::OutOfMemory,
+            Error::InvalidPort
+            | Error::NotListening(_)
+            | Error::UnknownStream(_)
+            | Error::UnknownLink(_)
+            | Error::MessageTooLarge { .. }
+            | Error::FrameTooLong { .. }
+            | Error::ReservedDatagram => Kind::InvalidInput,
+            Error::MalformedRequest | Error::MalformedReply | Error::IncompleteFrame => {
+                Kind::InvalidData
+            }
+            Error::WouldBlock | Error::Busy => Kind::Other,
+        }
+    }
+}

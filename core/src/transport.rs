@@ -41,9 +41,9 @@ pub trait Transport {
     /// happened, so a caller can tell an idle link from a busy one.
     ///
     /// Anything a caller could see must count: bytes or datagrams arriving,
-    /// room freed for sending, a stream's state changing, a pong, the peer
-    /// becoming known. The async net task wakes waiting tasks only after a
-    /// poll that says so, or that its deadline caused.
+    /// room freed for sending, a stream's state changing (a time-out too), a
+    /// pong, the peer becoming known. The async net task wakes waiting tasks
+    /// only after a poll that says so.
     fn poll(&mut self, now: Instant) -> bool;
 
     /// When [`poll`](Transport::poll) must be called next at the latest, if no

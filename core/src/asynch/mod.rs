@@ -26,13 +26,14 @@
 //! Executor-agnostic: only `core::task` is used. `State` is not `Sync`, as in
 //! embassy-net: all tasks that share it run on one executor on one core.
 //!
-//! Every future here is cancel-safe. An operation takes effect only in the
-//! poll that returns `Ready`, so a future dropped while pending has done
-//! nothing, and a dropped [`Stream::send`] loses no byte it reported sent.
+//! Every future here is cancel-safe. Most take effect only in the poll that
+//! returns `Ready`, so one dropped while pending has done nothing; a dropped
+//! [`Net::connect`] closes the stream it opened, and a dropped
+//! [`Stream::send`] loses no byte it reported sent.
 //!
 //! ```ignore
-//! let state = State::new(transport, clock);
-//! let (net, runner) = tidenet_core::asynch::new(&state, link_signal);
+//! let mut state = State::new(transport, clock);
+//! let (net, runner) = tidenet_core::asynch::new(&mut state, link_signal);
 //! // Spawn or join `runner.run()` and the application's tasks:
 //! let stream = net.connect(peer, 7000).await?;
 //! stream.send(b"hello").await?;
@@ -53,6 +54,8 @@ use crate::Transport;
 
 /// Time, for the net task's deadlines and for timeouts: a hardware timer on
 /// a node, the virtual link clock in the model.
+// An `async fn` in a public trait cannot promise `Send` futures; these run
+// on one executor on one core, so they need not.
 #[allow(async_fn_in_trait)]
 pub trait Clock {
     /// The time now.
@@ -71,6 +74,7 @@ pub trait Clock {
 /// up to the transport's next [`poll_at`](Transport::poll_at) deadline. A
 /// platform with no such signal can complete at once and so poll the link
 /// as fast as the executor runs.
+// As for `Clock`: the futures stay on one core.
 #[allow(async_fn_in_trait)]
 pub trait LinkSignal {
     /// Waits for the link's next activity after the previous call returned.
@@ -79,8 +83,11 @@ pub trait LinkSignal {
 
 /// Splits `state` into the handle tasks share and the net task that drives
 /// the transport. Run [`Runner::run`] on the same executor as the tasks.
+///
+/// It takes `state` mutably, as embassy-net takes its resources, so that a
+/// state gets one net task only; the handles share it from then on.
 pub fn new<T: Transport, C: Clock, L: LinkSignal>(
-    state: &State<T, C>,
+    state: &mut State<T, C>,
     link: L,
 ) -> (Net<'_, T, C>, Runner<'_, T, C, L>) {
     let net = Net::new(state);

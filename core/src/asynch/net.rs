@@ -13,9 +13,10 @@ use super::Clock;
 use crate::time::{Duration, Instant};
 use crate::{Error, Transport};
 
-/// Tasks that can wait on one transport at once without being woken for
-/// nothing; more still work, but wake each other spuriously.
-const WAITERS: usize = 8;
+/// Tasks that can wait on one transport at once. A seventeenth makes the
+/// set wake everyone in it (see [`Waiters`]): the tasks then keep waking
+/// each other, a busy loop, until one of them can go on.
+const WAITERS: usize = 16;
 
 /// A transport, its clock, and the wakers of the tasks that use it.
 ///
@@ -28,6 +29,8 @@ pub struct State<T, C> {
     /// A ping is waiting for its pong. The transport reports only the latest
     /// ping's round trip, so concurrent pings take turns.
     pinging: Cell<bool>,
+    /// Polls of the transport so far.
+    polls: Cell<u64>,
 }
 
 struct Wakers {
@@ -51,7 +54,14 @@ impl<T: Transport, C: Clock> State<T, C> {
                 waiters: Waiters::new(),
             }),
             pinging: Cell::new(false),
+            polls: Cell::new(0),
         }
+    }
+
+    /// How often the net task has polled the transport: the measure of how
+    /// busy it is, for tests and benchmarks.
+    pub fn polls(&self) -> u64 {
+        self.polls.get()
     }
 
     /// The transport back, once every handle is gone: for its counters at
@@ -64,6 +74,7 @@ impl<T: Transport, C: Clock> State<T, C> {
     /// must be polled next.
     pub(super) fn poll(&self) -> (bool, Option<Instant>) {
         self.wakers.borrow_mut().touched = false;
+        self.polls.set(self.polls.get() + 1);
         let mut transport = self.transport.borrow_mut();
         let progress = transport.poll(self.clock.now());
         (progress, transport.poll_at(self.clock.now()))
@@ -86,19 +97,36 @@ impl<T: Transport, C: Clock> State<T, C> {
 
     /// Wakes every task waiting for the transport to change.
     pub(super) fn wake_waiters(&self) {
-        self.wakers.borrow_mut().waiters.wake_all();
+        // Taken out first: a waker runs executor code, which must not find
+        // the state borrowed.
+        let woken = self.wakers.borrow_mut().waiters.take_all();
+        woken.into_iter().flatten().for_each(Waker::wake);
     }
 
-    pub(super) fn clock(&self) -> &C {
-        &self.clock
+    /// Registers a task that waits for the transport to change. If every
+    /// slot is taken, everyone in them is woken to make room, rather than
+    /// anyone being forgotten: a spurious wake costs a retry, a lost one a
+    /// stuck task.
+    fn wait(&self, waker: &Waker) {
+        let mut wakers = self.wakers.borrow_mut();
+        if wakers.waiters.register(waker) {
+            return;
+        }
+        let woken = wakers.waiters.take_all();
+        let _ = wakers.waiters.register(waker);
+        drop(wakers);
+        woken.into_iter().flatten().for_each(Waker::wake);
     }
 
     /// Wakes the net task: a task has changed the transport, and the change
     /// should reach the link now rather than at the next deadline.
     fn touch(&self) {
-        let mut wakers = self.wakers.borrow_mut();
-        wakers.touched = true;
-        if let Some(runner) = wakers.runner.take() {
+        let runner = {
+            let mut wakers = self.wakers.borrow_mut();
+            wakers.touched = true;
+            wakers.runner.take()
+        };
+        if let Some(runner) = runner {
             runner.wake();
         }
     }
@@ -140,21 +168,27 @@ impl<'a, T: Transport, C: Clock> Net<'a, T, C> {
         result
     }
 
-    /// Tries `op` each time the task is polled, until it gives an answer.
-    ///
-    /// `None` means "not yet": the task waits for the transport to change.
-    /// An answer usually means `op` changed the transport (queued or took
-    /// bytes), so the net task is woken to act on it at once.
-    pub(super) async fn until<R>(&self, mut op: impl FnMut(&mut T) -> Option<R>) -> R {
+    /// Tries `op` each time the task is polled, until it gives an answer;
+    /// `None` means "not yet", and the task waits for the transport to
+    /// change. An answer from an operation that `changes` the transport
+    /// (bytes queued or taken, a stream opened) wakes the net task to act on
+    /// it at once.
+    pub(super) async fn until<R>(
+        &self,
+        changes: bool,
+        mut op: impl FnMut(&mut T) -> Option<R>,
+    ) -> R {
         poll_fn(|cx| {
             let answer = op(&mut self.state.transport.borrow_mut());
             match answer {
                 Some(answer) => {
-                    self.state.touch();
+                    if changes {
+                        self.state.touch();
+                    }
                     Poll::Ready(answer)
                 }
                 None => {
-                    self.state.wakers.borrow_mut().waiters.register(cx.waker());
+                    self.state.wait(cx.waker());
                     Poll::Pending
                 }
             }
@@ -164,7 +198,7 @@ impl<'a, T: Transport, C: Clock> Net<'a, T, C> {
 
     /// Waits for the link to come up; returns the peer's address.
     pub async fn link_up(&self) -> IpAddr {
-        self.until(|t| t.peer()).await
+        self.until(false, |t| t.peer()).await
     }
 
     /// Opens a stream to `peer` on `port` and waits for the handshake.
@@ -183,13 +217,13 @@ impl<'a, T: Transport, C: Clock> Net<'a, T, C> {
     /// Waits for a peer to open a stream to `port`, which must be listening
     /// (`net.with(|t| t.listen(port))`).
     pub async fn accept(&self, port: u16) -> Result<Stream<'a, T, C>, Error> {
-        let id = self.until(|t| t.accept(port).transpose()).await?;
+        let id = self.until(true, |t| t.accept(port).transpose()).await?;
         Ok(Stream::new(*self, id))
     }
 
     /// Sends one control datagram, waiting while the transmit queue is full.
     pub async fn send_datagram(&self, peer: IpAddr, data: &[u8]) -> Result<(), Error> {
-        self.until(|t| match t.send_datagram(peer, data) {
+        self.until(true, |t| match t.send_datagram(peer, data) {
             Err(Error::WouldBlock) => None,
             sent => Some(sent),
         })
@@ -198,7 +232,7 @@ impl<'a, T: Transport, C: Clock> Net<'a, T, C> {
 
     /// Waits for a control datagram; returns its sender and length.
     pub async fn recv_datagram(&self, buf: &mut [u8]) -> Result<(IpAddr, usize), Error> {
-        self.until(|t| t.recv_datagram(buf).transpose()).await
+        self.until(true, |t| t.recv_datagram(buf).transpose()).await
     }
 
     /// Pings `peer` and waits for the round-trip time, or gives
@@ -207,12 +241,14 @@ impl<'a, T: Transport, C: Clock> Net<'a, T, C> {
         self.with_timeout(timeout, async {
             let _turn = self.ping_turn().await;
             let clock = &self.state.clock;
-            self.until(|t| match t.ping(peer, clock.now()) {
+            self.until(true, |t| match t.ping(peer, clock.now()) {
                 Err(Error::WouldBlock) => None,
                 sent => Some(sent),
             })
             .await?;
-            Ok(self.until(|t| t.take_rtt().map(|(_, rtt)| rtt)).await)
+            Ok(self
+                .until(false, |t| t.take_rtt().map(|(_, rtt)| rtt))
+                .await)
         })
         .await?
     }
@@ -233,7 +269,8 @@ impl<'a, T: Transport, C: Clock> Net<'a, T, C> {
 
     async fn ping_turn(&self) -> PingTurn<'a, T, C> {
         let pinging = &self.state.pinging;
-        self.until(|_| (!pinging.replace(true)).then_some(())).await;
+        self.until(false, |_| (!pinging.replace(true)).then_some(()))
+            .await;
         PingTurn { state: self.state }
     }
 }

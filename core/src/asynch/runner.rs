@@ -2,7 +2,7 @@
 
 use core::future::pending;
 
-use embassy_futures::select::{select3, Either3};
+use embassy_futures::select::select3;
 
 use super::{Clock, LinkSignal, Net};
 use crate::Transport;
@@ -19,28 +19,25 @@ impl<'a, T: Transport, C: Clock, L: LinkSignal> Runner<'a, T, C, L> {
     }
 
     /// Polls the transport whenever the link signals, its deadline comes, or
-    /// a task has used it, whichever is first; wakes the waiting tasks
-    /// whenever a poll changed something.
-    ///
-    /// A poll that came due by its deadline wakes them too, even if it
-    /// reports no progress: what time alone changes (a stream timing out)
-    /// must reach the tasks waiting on it.
+    /// a task has changed it, whichever is first; wakes the waiting tasks
+    /// whenever a poll changed something. The transport reports what time
+    /// alone changes (a stream timing out) as progress too, so a poll that
+    /// its deadline caused needs no special case.
     pub async fn run(mut self) -> ! {
         let state = self.net.state();
-        let mut deadline_passed = false;
+        let clock = self.net.clock();
         loop {
             let (progress, deadline) = state.poll();
-            if progress || deadline_passed {
+            if progress {
                 state.wake_waiters();
             }
             let deadline = async {
                 match deadline {
-                    Some(at) => state.clock().at(at).await,
+                    Some(at) => clock.at(at).await,
                     None => pending().await,
                 }
             };
-            let woken = select3(self.link.wait(), deadline, state.touched()).await;
-            deadline_passed = matches!(woken, Either3::Second(()));
+            select3(self.link.wait(), deadline, state.touched()).await;
         }
     }
 }

@@ -1,7 +1,5 @@
 //! A stream as async tasks use it.
 
-use embedded_io::ErrorKind;
-
 use super::{Clock, Net};
 use crate::{Error, StreamId, StreamState, Transport};
 
@@ -29,7 +27,7 @@ impl<'a, T: Transport, C: Clock> Stream<'a, T, C> {
     /// Waits for the handshake to finish.
     pub(super) async fn established(&self) -> Result<(), Error> {
         self.net
-            .until(|t| match t.state(self.id) {
+            .until(false, |t| match t.state(self.id) {
                 Ok(StreamState::Connecting) => None,
                 Ok(StreamState::Closed) => Some(Err(Error::StreamClosed(self.id.0))),
                 Ok(_) => Some(Ok(())),
@@ -46,7 +44,7 @@ impl<'a, T: Transport, C: Clock> Stream<'a, T, C> {
             return Ok(0);
         }
         self.net
-            .until(|t| match t.send(self.id, data) {
+            .until(true, |t| match t.send(self.id, data) {
                 Ok(0) => None,
                 sent => Some(sent),
             })
@@ -60,7 +58,7 @@ impl<'a, T: Transport, C: Clock> Stream<'a, T, C> {
             return Ok(0);
         }
         self.net
-            .until(|t| match t.recv(self.id, buf) {
+            .until(true, |t| match t.recv(self.id, buf) {
                 Ok(0) => None,
                 got => Some(got),
             })
@@ -73,7 +71,7 @@ impl<'a, T: Transport, C: Clock> Stream<'a, T, C> {
     /// [`Error::StreamClosed`]: those bytes may never arrive.
     pub async fn flush(&self) -> Result<(), Error> {
         self.net
-            .until(|t| match (t.send_queue(self.id), t.state(self.id)) {
+            .until(false, |t| match (t.send_queue(self.id), t.state(self.id)) {
                 (Ok(0), _) => Some(Ok(())),
                 (Ok(_), Ok(StreamState::Closed)) => Some(Err(Error::StreamClosed(self.id.0))),
                 (Err(e), _) | (_, Err(e)) => Some(Err(e)),
@@ -97,27 +95,6 @@ impl<T: Transport, C: Clock> Drop for Stream<'_, T, C> {
         // The only error is that the transport already forgot the stream,
         // which leaves nothing to close.
         let _ = self.net.with(|t| t.close(self.id));
-    }
-}
-
-impl embedded_io::Error for Error {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            Error::LinkDown | Error::NotConnected(_) => ErrorKind::NotConnected,
-            Error::PeerUnreachable(_) | Error::AddressConflict(_) => ErrorKind::AddrNotAvailable,
-            Error::PortInUse(_) => ErrorKind::AddrInUse,
-            Error::StreamClosed(_) => ErrorKind::BrokenPipe,
-            Error::Timeout => ErrorKind::TimedOut,
-            Error::Unsupported => ErrorKind::Unsupported,
-            Error::TooManyStreams { .. } | Error::TooManyListeners { .. } => ErrorKind::OutOfMemory,
-            Error::InvalidPort
-            | Error::NotListening(_)
-            | Error::UnknownStream(_)
-            | Error::UnknownLink(_)
-            | Error::MessageTooLarge { .. }
-            | Error::ReservedDatagram => ErrorKind::InvalidInput,
-            _ => ErrorKind::Other,
-        }
     }
 }
 

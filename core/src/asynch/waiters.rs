@@ -6,8 +6,12 @@ use core::task::Waker;
 ///
 /// A task registers each time it finds nothing to do, and the net task wakes
 /// them all when the transport changes; each then tries again. When the set
-/// is full, everyone in it is woken at once instead of anyone being
-/// forgotten: a spurious wake costs a retry, a lost one a stuck task.
+/// is full, the caller wakes everyone in it instead of forgetting anyone: a spurious wake costs a retry, a lost one a stuck task. With
+/// more than `N` tasks waiting for good, though, they keep waking each
+/// other: a busy loop, as with embassy-sync's `MultiWakerRegistration`.
+///
+/// [`take_all`](Waiters::take_all) hands back the wakers, for the caller to
+/// wake once it has let go of whatever it borrowed.
 pub(super) struct Waiters<const N: usize> {
     slots: [Option<Waker>; N],
 }
@@ -19,22 +23,23 @@ impl<const N: usize> Waiters<N> {
         }
     }
 
-    pub(super) fn register(&mut self, waker: &Waker) {
+    /// Adds `waker`, unless the set is full; returns whether it is in.
+    #[must_use]
+    pub(super) fn register(&mut self, waker: &Waker) -> bool {
         if self.slots.iter().flatten().any(|w| w.will_wake(waker)) {
-            return;
+            return true;
         }
-        if let Some(slot) = self.slots.iter_mut().find(|slot| slot.is_none()) {
-            *slot = Some(waker.clone());
-            return;
-        }
-        self.wake_all();
-        self.slots[0] = Some(waker.clone());
+        let Some(slot) = self.slots.iter_mut().find(|slot| slot.is_none()) else {
+            return false;
+        };
+        *slot = Some(waker.clone());
+        true
     }
 
-    pub(super) fn wake_all(&mut self) {
-        for waker in self.slots.iter_mut().filter_map(Option::take) {
-            waker.wake();
-        }
+    /// Empties the set; returns the wakers to wake.
+    #[must_use]
+    pub(super) fn take_all(&mut self) -> [Option<Waker>; N] {
+        core::mem::replace(&mut self.slots, [const { None }; N])
     }
 }
 
@@ -65,6 +70,10 @@ mod tests {
         (counts, wakers)
     }
 
+    fn wake<const N: usize>(wakers: [Option<Waker>; N]) {
+        wakers.into_iter().flatten().for_each(Waker::wake);
+    }
+
     fn woken(counts: &[Arc<Count>]) -> std::vec::Vec<usize> {
         counts.iter().map(|c| c.0.load(Ordering::Relaxed)).collect()
     }
@@ -73,23 +82,21 @@ mod tests {
     fn a_task_registered_twice_is_woken_once() {
         let (counts, wakers) = wakers(1);
         let mut waiters = Waiters::<2>::new();
-        waiters.register(&wakers[0]);
-        waiters.register(&wakers[0]);
-        waiters.wake_all();
-        waiters.wake_all();
+        assert!(waiters.register(&wakers[0]));
+        assert!(waiters.register(&wakers[0]));
+        wake(waiters.take_all());
+        wake(waiters.take_all());
         assert_eq!(woken(&counts), [1]);
     }
 
     #[test]
-    fn a_full_set_wakes_everyone_rather_than_forget_anyone() {
+    fn a_full_set_takes_no_more() {
         let (counts, wakers) = wakers(3);
         let mut waiters = Waiters::<2>::new();
-        for waker in &wakers {
-            waiters.register(waker);
-        }
-        // The third registration woke the first two; it waits on its own.
+        let added: std::vec::Vec<bool> = wakers.iter().map(|w| waiters.register(w)).collect();
+        assert_eq!(added, [true, true, false]);
+        wake(waiters.take_all());
         assert_eq!(woken(&counts), [1, 1, 0]);
-        waiters.wake_all();
-        assert_eq!(woken(&counts), [1, 1, 1]);
+        assert!(waiters.register(&wakers[2]), "emptied, it has room again");
     }
 }
