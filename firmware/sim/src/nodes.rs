@@ -24,7 +24,7 @@ use tidenet_bespoke::Bespoke;
 use tidenet_core::time::{earliest, Duration, Instant};
 use tidenet_core::Transport;
 use tidenet_node::App;
-use tidenet_ringbuffer::model::{self, Link, LinkConfig, CYCLE_NS};
+use tidenet_ringbuffer::model::{self, Link, LinkConfig, Side, CYCLE_NS};
 use tidenet_ringbuffer::{Resources, TcpIp};
 
 use crate::{sim_id, TransferError, ALIGN_POLLS, STREAM_BUFFER};
@@ -324,6 +324,10 @@ fn serve<T: Transport>(
 
     while !stop.load(Ordering::Relaxed) {
         let now = now();
+        // Both nodes poll their whole link below, so what landed is seen.
+        for side in [Side::A, Side::B] {
+            link.borrow_mut().take_landed(side);
+        }
         // A UART error means the other end hung up: the node runs on, as a
         // board does with nobody at its serial port.
         let mut active = node_a.poll(now).unwrap_or(false);
@@ -331,9 +335,18 @@ fn serve<T: Transport>(
         if active {
             continue;
         }
-        let next = earliest(node_a.poll_at(now), node_b.poll_at(now));
-        if next.is_some_and(|t| t <= now) {
-            continue; // A timer is due: poll again at once.
+        let landing = [Side::A, Side::B]
+            .into_iter()
+            .filter_map(|side| link.borrow().next_landing(side))
+            .min()
+            .map(|cycles| Instant::from_nanos(cycles * CYCLE_NS));
+        let next = earliest(earliest(node_a.poll_at(now), node_b.poll_at(now)), landing);
+        if let Some(next) = next.filter(|&t| t <= now + IDLE_SLEEP) {
+            // Due soon, a timer or a frame landing: go straight there, as
+            // a CPU busy with the link would be.
+            link.borrow_mut()
+                .advance_to(next.as_nanos().div_ceil(CYCLE_NS));
+            continue;
         }
         // Idle: let virtual time pass as fast as wall time does, so the
         // shell's timeouts mean what they say to a person at the terminal.

@@ -138,7 +138,9 @@ impl<'l> VirtualTime<'l> {
             .map(|(&k, _)| k)
             .collect();
         for key in due {
-            if let Some(waker) = self.timers.borrow_mut().remove(&key) {
+            // Out of the map before waking, so the task finds it unborrowed.
+            let waker = self.timers.borrow_mut().remove(&key);
+            if let Some(waker) = waker {
                 waker.wake();
             }
         }
@@ -154,7 +156,8 @@ impl<'l> VirtualTime<'l> {
             .map(|(&key, _)| key)
             .collect();
         for key in landed {
-            if let Some((_, _, waker)) = self.signals.borrow_mut().remove(&key) {
+            let waiting = self.signals.borrow_mut().remove(&key);
+            if let Some((_, _, waker)) = waiting {
                 waker.wake();
             }
         }
