@@ -237,6 +237,7 @@ pub fn transfer(
 }
 
 /// A transfer on an aligned link, whatever the stack.
+#[derive(Clone, Copy)]
 struct Run<'r, 'm> {
     config: &'r TransferConfig,
     link: &'r RefCell<Link<'m>>,
@@ -267,7 +268,7 @@ impl Run<'_, '_> {
             config,
             link,
             align_cycles,
-            mtu,
+            ..
         } = self;
         let now = || link.borrow().instant();
         b.listen(DEMO_PORT)?;
@@ -343,20 +344,15 @@ impl Run<'_, '_> {
             b.poll(now());
         }
 
-        let injected = link.borrow().injected();
-        Ok(Report {
-            sent_sha256: sent_hash.finalize().into(),
-            received_sha256: received_hash.finalize().into(),
-            received,
-            align_cycles,
+        Ok(self.report(Moved {
+            sent: sent_hash,
+            received: received_hash,
+            bytes: received,
             transfer_cycles,
-            mtu,
             a: a.stats(),
             b: b.stats(),
-            injected,
-            bus_cycles: config.link.bus_cycles,
             polls,
-        })
+        }))
     }
 
     /// The same transfer as [`Run::polled`], written as async tasks: what
@@ -368,12 +364,7 @@ impl Run<'_, '_> {
         b: T,
         mut progress: impl FnMut(u64),
     ) -> Result<Report, TransferError> {
-        let Run {
-            config,
-            link,
-            align_cycles,
-            mtu,
-        } = self;
+        let Run { config, link, .. } = self;
         let time = VirtualTime::new(vec![link]);
         let (mut state_a, mut state_b) = (State::new(a, time.clock()), State::new(b, time.clock()));
         let (net_a, runner_a) = asynch::new(&mut state_a, time.signal(0, Side::A));
@@ -465,22 +456,44 @@ impl Run<'_, '_> {
             return Err(e);
         }
         run.map_err(|_| stalled(received.get()))?;
-        let (a, b) = (state_a.into_inner(), state_b.into_inner());
-        let injected = link.borrow().injected();
-        Ok(Report {
-            sent_sha256: sent_hash.into_inner().finalize().into(),
-            received_sha256: received_hash.into_inner().finalize().into(),
-            received: received.get(),
-            align_cycles,
+        Ok(self.report(Moved {
+            sent: sent_hash.into_inner(),
+            received: received_hash.into_inner(),
+            bytes: received.get(),
             transfer_cycles: end.get() - start.get(),
-            mtu,
-            a: a.stats(),
-            b: b.stats(),
-            injected,
-            bus_cycles: config.link.bus_cycles,
+            a: state_a.into_inner().stats(),
+            b: state_b.into_inner().stats(),
             polls,
-        })
+        }))
     }
+
+    /// The report of a finished transfer, whichever driver ran it.
+    fn report(self, moved: Moved) -> Report {
+        Report {
+            sent_sha256: moved.sent.finalize().into(),
+            received_sha256: moved.received.finalize().into(),
+            received: moved.bytes,
+            align_cycles: self.align_cycles,
+            transfer_cycles: moved.transfer_cycles,
+            mtu: self.mtu,
+            a: moved.a,
+            b: moved.b,
+            injected: self.link.borrow().injected(),
+            bus_cycles: self.config.link.bus_cycles,
+            polls: moved.polls,
+        }
+    }
+}
+
+/// What a driver measured of its transfer.
+struct Moved {
+    sent: Sha256,
+    received: Sha256,
+    bytes: u64,
+    transfer_cycles: u64,
+    a: Stats,
+    b: Stats,
+    polls: Polls,
 }
 
 /// Lower-case hex of `bytes`.
