@@ -1,22 +1,36 @@
-//! bittide's ringbuffer alignment protocol, as a poll-driven state machine.
+//! bittide's ringbuffer alignment protocol, as a poll-driven state machine
+//! that does not give up.
 
-use super::{AlignedRingbuffer, ReceiveRingbuffer, TransmitRingbuffer};
+use super::{ReceiveRingbuffer, TransmitRingbuffer};
+use crate::time::{Duration, Instant};
 
 /// Written to transmit word 0 to announce this end.
 pub const ANNOUNCE: u64 = 0xBAD_C0FFEE;
 /// Written to transmit word 0 once this end has seen the peer at index 0.
 pub const ACKNOWLEDGE: u64 = 0xDEAD_ABBA;
 
-/// How many words a scan reads per bus burst; bounds the stack it needs.
-const SCAN_CHUNK: usize = 16;
+/// How long the protocol may go without a step forward before it starts
+/// over. Far longer than a healthy alignment takes (a few passes and scans,
+/// well under a millisecond on bittide's depths), so that only a protocol
+/// that is truly stuck restarts.
+pub const RESTART_AFTER: Duration = Duration::from_millis(10);
+
+/// How many words one bus burst of the clear or the scan moves; bounds the
+/// stack they need.
+const CHUNK: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    Start,
-    /// Looking for the peer's marker. Once `clear_at_count(n)` is set, the
-    /// stale copy at `n` may outlive the clear by up to a pass; it must not
-    /// set the counter back a second time.
+    /// Writing zeros over the transmit memory from index `next`, so that
+    /// nothing left from before can be taken for a marker.
+    Clear {
+        next: usize,
+    },
+    /// Looking for the peer's marker, from receive index `next`. Once
+    /// `clear_at_count(n)` is set, the stale copy at `n` may outlive the
+    /// clear by up to a pass; it must not set the counter back a second time.
     Scan {
+        next: usize,
         cleared: Option<usize>,
     },
     WaitAcknowledge,
@@ -24,33 +38,69 @@ enum State {
     Aligned,
 }
 
+impl State {
+    /// The state with its position in a memory left out: moving through
+    /// the memory is not a step forward.
+    fn phase(self) -> State {
+        match self {
+            State::Clear { .. } => State::Clear { next: 0 },
+            State::Scan { cleared, .. } => State::Scan { next: 0, cleared },
+            other => other,
+        }
+    }
+}
+
 /// Aligns one end of a ringbuffer link; both ends run one.
 ///
-/// Each [`poll`](Aligner::poll) does a bounded amount of bus work and returns
-/// whether the link is aligned, so it fits in any main loop next to other
-/// links. The steps, from bittide's design:
+/// It holds only the protocol's state: each [`poll`](Aligner::poll) borrows
+/// the hardware, does a bounded amount of bus work (at most the
+/// ringbuffer's [`burst_budget`](ReceiveRingbuffer::burst_budget) of
+/// clearing or scanning) and returns whether the link is aligned, so it fits
+/// in any main loop next to other links. The steps, from bittide's design:
 ///
-/// 1. Write [`ANNOUNCE`] to transmit word 0; enable transmit and receive.
+/// 1. Write [`ANNOUNCE`] to transmit word 0, and enable transmit and receive.
 /// 2. Scan the receive memory for [`ANNOUNCE`] or [`ACKNOWLEDGE`].
 /// 3. Found at `n != 0`: set `clear_at_count(n)`, so it lands at 0 from now on.
 /// 4. Found at 0: write [`ACKNOWLEDGE`].
 /// 5. Wait for receive word 0 to read [`ACKNOWLEDGE`] or 0, then stop sending.
 /// 6. Wait for receive word 0 to read 0, then stop receiving.
-#[derive(Debug)]
-pub struct Aligner<T, R> {
-    tx: T,
-    rx: R,
+///
+/// On a real link a write can be lost, and the peer can start late, reboot
+/// half-way, or still be streaming a session's frames. So step 1 first
+/// clears the whole transmit memory; the marker of steps 1 and 4 is written
+/// again on every poll until the next step, so a lost write costs one poll;
+/// and if no step is taken for [`RESTART_AFTER`] (a peer that left, or two
+/// ends that drifted into states that wait for each other), the protocol
+/// starts over from step 1.
+#[derive(Clone, Debug)]
+pub struct Aligner {
     state: State,
+    /// When the state last changed.
+    since: Option<Instant>,
+    restart_after: Duration,
+    restarts: u32,
 }
 
-impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Aligner<T, R> {
-    /// Prepares to align the link made of `tx` and `rx`.
-    pub fn new(tx: T, rx: R) -> Self {
+impl Default for Aligner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Aligner {
+    /// An aligner at step 1.
+    pub const fn new() -> Self {
         Aligner {
-            tx,
-            rx,
-            state: State::Start,
+            state: State::Clear { next: 0 },
+            since: None,
+            restart_after: RESTART_AFTER,
+            restarts: 0,
         }
+    }
+
+    /// Changes how long the protocol may stall before it starts over.
+    pub fn set_restart_after(&mut self, after: Duration) {
+        self.restart_after = after;
     }
 
     /// Whether the protocol has finished.
@@ -58,74 +108,140 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Aligner<T, R> {
         self.state == State::Aligned
     }
 
-    /// Advances the protocol by one step; returns [`is_aligned`](Self::is_aligned).
-    pub fn poll(&mut self) -> bool {
+    /// How often the protocol has started over because it stalled.
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
+    /// Starts the protocol over from step 1, as after a stall.
+    pub fn restart(&mut self) {
+        self.state = State::Clear { next: 0 };
+        self.since = None;
+    }
+
+    /// When the protocol starts over unless it steps forward first; for a
+    /// caller that sleeps between polls.
+    pub fn poll_at(&self) -> Option<Instant> {
         match self.state {
-            State::Start => {
-                self.tx.write_slice(&[ANNOUNCE], 0);
-                self.tx.set_enabled(true);
-                self.rx.set_enabled(true);
-                self.state = State::Scan { cleared: None };
-            }
-            State::Scan { cleared } => match self.find_marker() {
-                Some(0) => {
-                    self.tx.write_slice(&[ACKNOWLEDGE], 0);
-                    self.state = State::WaitAcknowledge;
+            State::Aligned => None,
+            _ => self.since.map(|t| t + self.restart_after),
+        }
+    }
+
+    /// Advances the protocol by one step at `now` on the link made of `tx`
+    /// and `rx`; returns [`is_aligned`](Self::is_aligned).
+    pub fn poll<T: TransmitRingbuffer, R: ReceiveRingbuffer>(
+        &mut self,
+        tx: &mut T,
+        rx: &mut R,
+        now: Instant,
+    ) -> bool {
+        let since = *self.since.get_or_insert(now);
+        if self.state != State::Aligned && now >= since + self.restart_after {
+            self.restarts = self.restarts.saturating_add(1);
+            self.state = State::Clear { next: 0 };
+        }
+        let next = match self.state {
+            State::Clear { next } => match clear(tx, next) {
+                Some(next) => State::Clear { next },
+                None => {
+                    tx.write_slice(&[ANNOUNCE], 0);
+                    tx.set_enabled(true);
+                    rx.set_enabled(true);
+                    State::Scan {
+                        next: 0,
+                        cleared: None,
+                    }
                 }
-                Some(n) if cleared != Some(n) => {
-                    self.rx.set_clear_at_count(n);
-                    self.state = State::Scan { cleared: Some(n) };
-                }
-                _ => {}
             },
+            State::Scan { next, cleared } => {
+                tx.write_slice(&[ANNOUNCE], 0);
+                match scan(rx, next) {
+                    Ok(0) => {
+                        tx.write_slice(&[ACKNOWLEDGE], 0);
+                        State::WaitAcknowledge
+                    }
+                    Ok(n) if cleared != Some(n) => {
+                        rx.set_clear_at_count(n);
+                        State::Scan {
+                            next: 0,
+                            cleared: Some(n),
+                        }
+                    }
+                    // The stale copy of a marker already cleared for:
+                    // look again from the start.
+                    Ok(_) => State::Scan { next: 0, cleared },
+                    Err(next) => State::Scan { next, cleared },
+                }
+            }
             State::WaitAcknowledge => {
-                if matches!(self.read_word0(), ACKNOWLEDGE | 0) {
-                    self.tx.set_enabled(false);
-                    self.state = State::WaitZeros;
+                if matches!(read_word0(rx), ACKNOWLEDGE | 0) {
+                    tx.set_enabled(false);
+                    State::WaitZeros
+                } else {
+                    tx.write_slice(&[ACKNOWLEDGE], 0);
+                    State::WaitAcknowledge
                 }
             }
             State::WaitZeros => {
-                if self.read_word0() == 0 {
-                    self.rx.set_enabled(false);
-                    self.state = State::Aligned;
+                if read_word0(rx) == 0 {
+                    rx.set_enabled(false);
+                    State::Aligned
+                } else {
+                    State::WaitZeros
                 }
             }
-            State::Aligned => {}
+            State::Aligned => State::Aligned,
+        };
+        if next.phase() != self.state.phase() {
+            self.since = Some(now);
         }
+        self.state = next;
         self.is_aligned()
     }
+}
 
-    /// The aligned link, or the aligner back if it has not finished.
-    pub fn finish(self) -> Result<AlignedRingbuffer<T, R>, Self> {
-        if self.is_aligned() {
-            Ok(AlignedRingbuffer::new(self.tx, self.rx))
-        } else {
-            Err(self)
+fn read_word0<R: ReceiveRingbuffer>(rx: &mut R) -> u64 {
+    let mut word = [0];
+    rx.read_slice(&mut word, 0);
+    word[0]
+}
+
+/// Writes zeros over the transmit memory from `from`, as far as the bus
+/// budget allows: where to go on next time, or `None` once done.
+fn clear<T: TransmitRingbuffer>(tx: &mut T, from: usize) -> Option<usize> {
+    const ZEROS: [u64; CHUNK] = [0; CHUNK];
+    let depth = tx.data_len();
+    let mut budget = tx.burst_budget().max(1);
+    let mut base = from.min(depth);
+    while base < depth && budget > 0 {
+        let len = CHUNK.min(depth - base).min(budget);
+        tx.write_slice(&ZEROS[..len], base);
+        base += len;
+        budget -= len;
+    }
+    (base < depth).then_some(base)
+}
+
+/// Scans the receive memory from `from` for a marker, as far as the bus
+/// budget allows: `Ok` with the lowest index holding one, or `Err` with
+/// where to go on next time (0 once the whole memory was read).
+fn scan<R: ReceiveRingbuffer>(rx: &mut R, from: usize) -> Result<usize, usize> {
+    let depth = rx.data_len();
+    let mut budget = rx.burst_budget().max(1);
+    let mut chunk = [0u64; CHUNK];
+    let mut base = from.min(depth);
+    while base < depth && budget > 0 {
+        let len = CHUNK.min(depth - base).min(budget);
+        rx.read_slice(&mut chunk[..len], base);
+        if let Some(i) = chunk[..len]
+            .iter()
+            .position(|&w| w == ANNOUNCE || w == ACKNOWLEDGE)
+        {
+            return Ok(base + i);
         }
+        base += len;
+        budget -= len;
     }
-
-    fn read_word0(&mut self) -> u64 {
-        let mut word = [0];
-        self.rx.read_slice(&mut word, 0);
-        word[0]
-    }
-
-    /// The lowest receive index holding a marker, if any.
-    fn find_marker(&mut self) -> Option<usize> {
-        let depth = self.rx.data_len();
-        let mut chunk = [0u64; SCAN_CHUNK];
-        let mut base = 0;
-        while base < depth {
-            let len = SCAN_CHUNK.min(depth - base);
-            self.rx.read_slice(&mut chunk[..len], base);
-            if let Some(i) = chunk[..len]
-                .iter()
-                .position(|&w| w == ANNOUNCE || w == ACKNOWLEDGE)
-            {
-                return Some(base + i);
-            }
-            base += len;
-        }
-        None
-    }
+    Err(if base >= depth { 0 } else { base })
 }

@@ -5,7 +5,8 @@
 //! and writes arriving words into the receive memory at a free-running
 //! counter. The two counters start at unrelated offsets; [`Aligner`] runs
 //! bittide's alignment protocol so that transmit index `i` lands at receive
-//! index `i`, and [`AlignedRingbuffer`] is the link once that holds.
+//! index `i`. Framing that copes with what an aligned link still does (tear,
+//! lose and repeat words) is the link layer's, in `tidenet-ringbuffer`.
 //!
 //! The traits are shaped like bittide's HAL, with the depth as a value rather
 //! than a constant so that one build can drive links of different depths.
@@ -14,10 +15,8 @@
 pub const CYCLE_NS: u64 = 8;
 
 mod align;
-mod aligned;
 
-pub use align::{Aligner, ACKNOWLEDGE, ANNOUNCE};
-pub use aligned::AlignedRingbuffer;
+pub use align::{Aligner, ACKNOWLEDGE, ANNOUNCE, RESTART_AFTER};
 
 /// The transmit half of a ringbuffer: memory the hardware streams out.
 pub trait TransmitRingbuffer {
@@ -33,6 +32,14 @@ pub trait TransmitRingbuffer {
     /// Starts or stops streaming. A disabled transmitter sends zeros; its
     /// counter keeps running either way.
     fn set_enabled(&mut self, enabled: bool);
+
+    /// How many words the CPU may move now before it should let other work
+    /// run: a hint for the link layer, which splits longer transfers across
+    /// polls. Hardware has no such limit, hence the default; the hardware
+    /// model uses it to keep the CPUs it simulates in step.
+    fn burst_budget(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// The receive half of a ringbuffer: memory the hardware fills.
@@ -51,4 +58,9 @@ pub trait ReceiveRingbuffer {
 
     /// Makes the write counter restart at 0 the next time it reaches `count`.
     fn set_clear_at_count(&mut self, count: usize);
+
+    /// As [`TransmitRingbuffer::burst_budget`], for reads.
+    fn burst_budget(&self) -> usize {
+        usize::MAX
+    }
 }

@@ -1,0 +1,86 @@
+//! A node's CPU, as the model sees it: a clock and a bus.
+
+use core::cell::Cell;
+
+use tidenet_core::ringbuffer::CYCLE_NS;
+use tidenet_core::time::Instant;
+
+/// One node's management CPU: its own clock, in link cycles, and the cost
+/// of its bus.
+///
+/// Every access the node makes to a ringbuffer through a [`Port`] moves
+/// this clock and no other, so nodes work in parallel in virtual time.
+/// Nodes emulated on one real processor, as in the firmware image, share
+/// one `Cpu` and take turns on it.
+///
+/// [`Port`]: crate::Port
+#[derive(Debug)]
+pub struct Cpu {
+    now: Cell<u64>,
+    horizon: Cell<u64>,
+    bus_cycles: u64,
+}
+
+impl Cpu {
+    /// A CPU at cycle 0 whose bus takes `bus_cycles` link cycles per 64-bit
+    /// word: two 32-bit accesses. bittide's VexRiscv takes about 8. Zero is
+    /// taken as 1.
+    pub const fn new(bus_cycles: u64) -> Self {
+        Cpu {
+            now: Cell::new(0),
+            horizon: Cell::new(u64::MAX),
+            bus_cycles: if bus_cycles == 0 { 1 } else { bus_cycles },
+        }
+    }
+
+    /// Link cycles one 64-bit word access costs.
+    pub fn bus_cycles(&self) -> u64 {
+        self.bus_cycles
+    }
+
+    /// The CPU's time, in link cycles.
+    pub fn cycles(&self) -> u64 {
+        self.now.get()
+    }
+
+    /// The CPU's time as an [`Instant`], for `Transport::poll`.
+    pub fn instant(&self) -> Instant {
+        Instant::from_nanos(self.now.get() * CYCLE_NS)
+    }
+
+    /// Lets time pass without bus accesses, as a CPU doing other work or
+    /// sleeping does. The clock never goes back.
+    pub fn advance_to(&self, cycles: u64) {
+        self.now.set(self.now.get().max(cycles));
+    }
+
+    /// Sets the cycle up to which this CPU may run before another must
+    /// catch up; `u64::MAX` for no limit. A simulator that runs several
+    /// CPUs sets it before each step (see the crate docs).
+    pub fn set_horizon(&self, cycles: u64) {
+        self.horizon.set(cycles);
+    }
+
+    /// Words this CPU may move before its horizon; at least one, so that
+    /// whoever asks always makes progress.
+    pub(crate) fn budget(&self) -> usize {
+        let left = self.horizon.get().saturating_sub(self.now.get());
+        usize::try_from(left / self.bus_cycles)
+            .unwrap_or(usize::MAX)
+            .max(1)
+    }
+
+    /// Spends one word access; returns the cycles at which its low and its
+    /// high half complete.
+    pub(crate) fn access(&self) -> (u64, u64) {
+        let start = self.now.get();
+        let end = start + self.bus_cycles;
+        self.now.set(end);
+        (start + self.bus_cycles.div_ceil(2), end)
+    }
+
+    /// Spends one register access; returns when it takes effect.
+    pub(crate) fn register(&self) -> u64 {
+        self.access().1
+    }
+}
