@@ -11,12 +11,12 @@
 //!   protocol as a state machine, and [`ringbuffer::AlignedRingbuffer`].
 //! - [`proto`]: the shell protocol's requests and responses (postcard), and
 //!   [`node::Node`], the one place they are executed against a transport.
-//! - [`Error`], [`Stats`], [`addr`] and [`time`].
+//! - [`Error`], [`Stats`], [`LinkState`], [`addr`] and [`time`].
 //! - `asynch` (feature `async`): futures over any transport, and the net
 //!   task that drives it.
 //!
 //! It is `#![no_std]` and allocation-free, and it knows no network stack:
-//! smoltcp appears only in `tidenet-ringbuffer`.
+//! smoltcp appears only in `tidenet-tcpip`.
 #![no_std]
 #![deny(missing_docs)]
 
@@ -27,6 +27,7 @@ pub mod addr;
 #[cfg(feature = "async")]
 pub mod asynch;
 mod error;
+mod link;
 pub mod node;
 pub mod proto;
 pub mod ringbuffer;
@@ -35,5 +36,6 @@ pub mod time;
 mod transport;
 
 pub use error::Error;
+pub use link::{DownReason, LinkState};
 pub use stats::{Stats, StatsField};
 pub use transport::{StreamId, StreamState, Transport};

@@ -32,8 +32,9 @@ use crate::Error;
 pub use request::{Peer, Request};
 pub use response::{Link, Response, Status, StreamInfo, MAX_LINKS, MAX_LISTENERS, MAX_STREAMS};
 
-/// The protocol version this build speaks.
-pub const VERSION: u8 = 1;
+/// The protocol version this build speaks. Version 2: `Stats` counts the
+/// link's lifecycle and its rewinds.
+pub const VERSION: u8 = 2;
 
 /// The largest encoded message a node takes or sends: a `send` of a full
 /// line, a `recv` of up to [`MAX_DATA`] bytes, or a full stats table.

@@ -37,23 +37,45 @@ stats! {
     frames_tx,
     /// Frames accepted and handed to the stack.
     frames_rx,
-    /// Frames written again because the peer's link ack did not come in time.
+    /// Frames written again: the peer asked for a rewind, or its
+    /// acknowledgement did not come in time.
     link_retransmits,
-    /// Polls that found the frame already handled still being re-streamed by
-    /// the hardware. This is the ringbuffer's normal behaviour, not a fault.
+    /// Looks at the link that found nothing new: the hardware re-streaming
+    /// what was there before. This is the ringbuffer's normal behaviour,
+    /// not a fault.
     link_restreams,
-    /// Frames dropped because their sequence number was already delivered.
-    drop_duplicate,
-    /// Frames dropped because their CRC-32C did not match (torn or corrupt).
+    /// Rewinds after the peer's acknowledgement did not come within the
+    /// time-out.
+    link_timeouts,
+    /// Rewind requests sent: a frame failed its check twice, or never
+    /// showed.
+    naks_tx,
+    /// Rewind requests from the peer served.
+    naks_rx,
+    /// Frames that failed their CRC-32C when read again (torn or corrupt).
     drop_corrupt,
-    /// Frames dropped because the IP header's length disagreed with the frame.
+    /// Frames the peer said it wrote whose header never showed (lost).
+    drop_lost,
+    /// Packets whose IP header's length disagreed with the frame.
     drop_malformed_len,
-    /// Frames dropped because they claimed more bytes than the link holds.
+    /// Packets whose IP header claimed more bytes than the link carries.
     drop_oversized,
-    /// Frames dropped because of an unknown link or IP version.
+    /// Packets of an unknown IP version, and peers of another link format.
     drop_bad_version,
-    /// Outgoing packets dropped because the transmit queue was full.
+    /// Outgoing packets dropped because the link's window was full.
     drop_tx_full,
+    /// Times the link came up.
+    link_ups,
+    /// Times it went down because the peer fell silent.
+    down_peer_silent,
+    /// Times it went down because the peer started a new session.
+    down_peer_restarted,
+    /// Times it went down because the peer started aligning again.
+    down_peer_realigning,
+    /// Times it went down because the peer did not finish the handshake.
+    down_handshake_timeout,
+    /// Times the alignment protocol stalled and started over.
+    align_restarts,
     /// TCP segments sent.
     tcp_segments_tx,
     /// TCP segments that carried sequence space already sent once.
@@ -86,7 +108,7 @@ mod tests {
             ..Stats::default()
         };
         let fields = stats.fields();
-        assert_eq!(fields.len(), 19);
+        assert_eq!(fields.len(), 28);
         assert_eq!(
             fields[0],
             StatsField {
@@ -95,7 +117,7 @@ mod tests {
             }
         );
         assert_eq!(
-            fields[18],
+            fields[27],
             StatsField {
                 name: "pongs_rx",
                 value: 9

@@ -3,7 +3,7 @@
 use core::net::IpAddr;
 
 use crate::time::{Duration, Instant};
-use crate::{Error, Stats};
+use crate::{DownReason, Error, LinkState, Stats};
 
 /// A handle to one stream of a [`Transport`]; small and `Copy`, like a file
 /// descriptor.
@@ -57,8 +57,19 @@ pub trait Transport {
     /// This end's address.
     fn local_addr(&self) -> IpAddr;
 
-    /// The peer's address, once the link has told us.
+    /// The peer's address, while the link is up.
     fn peer(&self) -> Option<IpAddr>;
+
+    /// Whether the link is up, and if not, why. A link that goes down and
+    /// comes back is a normal event: [`poll`](Transport::poll) reports both
+    /// as progress. Without a link layer of its own, a transport is up
+    /// while it knows its peer.
+    fn link_state(&self) -> LinkState {
+        match self.peer() {
+            Some(_) => LinkState::Up,
+            None => LinkState::Down(DownReason::Starting),
+        }
+    }
 
     /// Opens a stream to `peer` on `port`. It starts in
     /// [`StreamState::Connecting`].

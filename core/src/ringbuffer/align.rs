@@ -119,6 +119,15 @@ impl Aligner {
         self.since = None;
     }
 
+    /// Whether the protocol is part-way through a memory (clearing it or
+    /// scanning it) and wants the next poll at once.
+    pub fn busy(&self) -> bool {
+        matches!(
+            self.state,
+            State::Clear { .. } | State::Scan { next: 1.., .. }
+        )
+    }
+
     /// When the protocol starts over unless it steps forward first; for a
     /// caller that sleeps between polls.
     pub fn poll_at(&self) -> Option<Instant> {

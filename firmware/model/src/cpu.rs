@@ -17,6 +17,8 @@ use tidenet_core::time::Instant;
 #[derive(Debug)]
 pub struct Cpu {
     now: Cell<u64>,
+    /// Cycles spent on bus accesses.
+    busy: Cell<u64>,
     horizon: Cell<u64>,
     bus_cycles: u64,
 }
@@ -28,6 +30,7 @@ impl Cpu {
     pub const fn new(bus_cycles: u64) -> Self {
         Cpu {
             now: Cell::new(0),
+            busy: Cell::new(0),
             horizon: Cell::new(u64::MAX),
             bus_cycles: if bus_cycles == 0 { 1 } else { bus_cycles },
         }
@@ -48,6 +51,12 @@ impl Cpu {
         Instant::from_nanos(self.now.get() * CYCLE_NS)
     }
 
+    /// Cycles this CPU has spent on bus accesses: the rest of its time it
+    /// computed or slept.
+    pub fn busy_cycles(&self) -> u64 {
+        self.busy.get()
+    }
+
     /// Lets time pass without bus accesses, as a CPU doing other work or
     /// sleeping does. The clock never goes back.
     pub fn advance_to(&self, cycles: u64) {
@@ -61,10 +70,10 @@ impl Cpu {
         self.horizon.set(cycles);
     }
 
-    /// Words this CPU may move before its horizon; at least one, so that
-    /// whoever asks always makes progress.
-    pub(crate) fn budget(&self) -> usize {
-        let left = self.horizon.get().saturating_sub(self.now.get());
+    /// Words this CPU may move before its horizon, or `limit` if that is
+    /// sooner; at least one, so that whoever asks always makes progress.
+    pub(crate) fn budget(&self, limit: u64) -> usize {
+        let left = self.horizon.get().min(limit).saturating_sub(self.now.get());
         usize::try_from(left / self.bus_cycles)
             .unwrap_or(usize::MAX)
             .max(1)
@@ -76,6 +85,7 @@ impl Cpu {
         let start = self.now.get();
         let end = start + self.bus_cycles;
         self.now.set(end);
+        self.busy.set(self.busy.get() + self.bus_cycles);
         (start + self.bus_cycles.div_ceil(2), end)
     }
 

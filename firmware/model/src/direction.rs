@@ -6,13 +6,14 @@ use core::ops::Range;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::{chance, Faults, Injected};
+use super::{chance, Faults, Injected, WriteFate};
 
 /// Words a direction keeps in flight: every word departed and not yet
-/// landed. The latency's worth, and as much again plus some for the skew a
-/// scheduled simulation allows between the writer's and the reader's clock.
-pub(super) const fn pipe_words(latency: usize) -> usize {
-    2 * (latency + 1) + 64
+/// landed. The latency's worth twice over, for the reads a scheduled
+/// simulation lets one CPU run ahead of another, and `write_ahead` for its
+/// writes.
+pub(super) const fn pipe_words(latency: usize, write_ahead: usize) -> usize {
+    2 * (latency + 1) + 64 + write_ahead
 }
 
 /// The hardware of one direction, evaluated lazily in two stages.
@@ -51,6 +52,9 @@ pub(super) struct Direction<'m> {
     restored: Option<u64>,
     write_rng: Xoshiro256PlusPlus,
     outage_rng: Xoshiro256PlusPlus,
+    /// The transmit index the last write burst would go on at, and its
+    /// fate.
+    burst: Option<(usize, WriteFate)>,
 }
 
 impl<'m> Direction<'m> {
@@ -83,6 +87,7 @@ impl<'m> Direction<'m> {
             restored: None,
             write_rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             outage_rng: Xoshiro256PlusPlus::seed_from_u64(!seed),
+            burst: None,
         }
     }
 
@@ -99,8 +104,31 @@ impl<'m> Direction<'m> {
         self.depart
     }
 
+    /// The last cycle a write may take effect at before the pipe would
+    /// overflow and land words ahead of the reader's clock.
+    pub(super) fn write_horizon(&self) -> u64 {
+        let slack = (self.pipe.len() as u64).saturating_sub(2 * (self.latency + 1));
+        self.land.saturating_sub(self.latency) + self.latency + slack
+    }
+
     pub(super) fn write_rng(&mut self) -> &mut Xoshiro256PlusPlus {
         &mut self.write_rng
+    }
+
+    /// The fate of the burst a write of `len` words at `offset` goes on
+    /// with, if it does go on with the last one.
+    pub(super) fn continue_burst(&mut self, offset: usize, len: usize) -> Option<WriteFate> {
+        let (next, fate) = self.burst?;
+        if next != offset {
+            return None;
+        }
+        self.burst = Some((offset + len, fate));
+        Some(fate)
+    }
+
+    /// A new burst begins, to go on at `next`.
+    pub(super) fn start_burst(&mut self, next: usize, fate: WriteFate) {
+        self.burst = Some((next, fate));
     }
 
     /// Changes the `mask` bits of transmit word `index` to `word`'s, for

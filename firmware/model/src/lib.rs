@@ -19,7 +19,10 @@
 //!   written and read as two halves, low half first, so a single word can
 //!   tear between its halves.
 //! - On top, seeded [`Faults`]: lost and corrupted write bursts, and outages
-//!   of whole passes.
+//!   of whole passes. A burst is a run of writes to consecutive transmit
+//!   addresses, however the CPU splits it among its other work: a frame's
+//!   payload is one burst whether it is written in one go or a few words
+//!   per poll.
 //! - A link interrupt, which the real ringbuffer lacks: the model notes when
 //!   each write burst lands in the peer's receive memory
 //!   ([`Link::next_landing`]), so a simulated node can sleep until then.
@@ -36,7 +39,8 @@
 //! than the latency: a write can only be seen a latency after it happens.
 //!
 //! A simulator keeps that bound by always running the CPU that is furthest
-//! behind, and by giving it a [`Cpu::set_horizon`] up to which it may run;
+//! behind ([`pick`]), and by giving it a [`Cpu::set_horizon`] up to which
+//! it may run;
 //! the ports turn that into a [`burst_budget`] for the link layer, which
 //! splits longer transfers across polls. A write that arrives after its
 //! cycle has already been streamed is applied at once and counted in
@@ -54,6 +58,7 @@
 
 mod cpu;
 mod direction;
+mod schedule;
 
 use core::cell::RefCell;
 use core::fmt;
@@ -64,6 +69,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use tidenet_core::ringbuffer::{Aligner, ReceiveRingbuffer, TransmitRingbuffer};
 
 pub use cpu::Cpu;
+pub use schedule::pick;
 pub use tidenet_core::ringbuffer::CYCLE_NS;
 
 use direction::Direction;
@@ -97,17 +103,23 @@ pub struct LinkConfig {
     pub seed: u64,
     /// Injected faults.
     pub faults: Faults,
+    /// How far, in cycles, a CPU's writes may run ahead of the peer CPU's
+    /// clock. More lets a simulated CPU write a whole frame in one go and
+    /// costs memory (two words per cycle); CPUs that share one clock need
+    /// none.
+    pub write_ahead: usize,
 }
 
 impl Default for LinkConfig {
-    /// 256 words (one MTU-1500 frame and its framing), 200 cycles of
-    /// latency, no faults.
+    /// 256 words, 200 cycles of latency, no faults, writes up to 4096
+    /// cycles ahead.
     fn default() -> Self {
         LinkConfig {
             depth: 256,
             latency: 200,
             seed: 0,
             faults: Faults::default(),
+            write_ahead: 4096,
         }
     }
 }
@@ -118,7 +130,7 @@ impl LinkConfig {
     ///
     /// `const`, so that a firmware image can size a static for it.
     pub const fn memory_words(&self) -> usize {
-        4 * self.depth + 2 * direction::pipe_words(self.latency)
+        4 * self.depth + 2 * direction::pipe_words(self.latency, self.write_ahead)
     }
 }
 
@@ -231,7 +243,7 @@ impl<'m> Link<'m> {
         }
         memory.fill(0);
         let depth = config.depth;
-        let pipe = direction::pipe_words(config.latency);
+        let pipe = direction::pipe_words(config.latency, config.write_ahead);
         let (tx0, rest) = memory.split_at_mut(depth);
         let (rx0, rest) = rest.split_at_mut(depth);
         let (tx1, rest) = rest.split_at_mut(depth);
@@ -337,7 +349,7 @@ impl<'m> Link<'m> {
     /// A CPU writes `src` at transmit index `offset` of `dir`, word by word
     /// and each word low half first, starting at `cpu`'s clock.
     fn write(&mut self, dir: usize, cpu: &Cpu, src: &[u64], offset: usize) {
-        let fate = self.roll_write(dir, src.len());
+        let fate = self.burst(dir, offset, src.len());
         let mut lands = None;
         for (i, &word) in src.iter().enumerate() {
             let (low, high) = cpu.access();
@@ -359,6 +371,24 @@ impl<'m> Link<'m> {
         }
         if let Some(at) = lands {
             self.ring(dir, at);
+        }
+    }
+
+    /// The fate of a write of `len` words at `offset` of `dir`. A write
+    /// that goes on where the last one on `dir` stopped continues its burst,
+    /// and shares its fate, however the CPU split it among other work: a
+    /// lost burst stays lost, and a corrupted one has its one flipped bit
+    /// already. Anything else starts a burst and rolls the dice.
+    fn burst(&mut self, dir: usize, offset: usize, len: usize) -> WriteFate {
+        let continued = self.dirs[dir].continue_burst(offset, len);
+        match continued {
+            Some(WriteFate::Lost) => WriteFate::Lost,
+            Some(_) => WriteFate::Clean,
+            None => {
+                let fate = self.roll_write(dir, len);
+                self.dirs[dir].start_burst(offset + len, fate);
+                fate
+            }
         }
     }
 
@@ -397,8 +427,8 @@ impl<'m> Link<'m> {
 const LOW: u64 = 0xffff_ffff;
 const HIGH: u64 = !LOW;
 
-#[derive(Clone, Copy)]
-enum WriteFate {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriteFate {
     Clean,
     Lost,
     Flip { word: usize, bit: u32 },
@@ -436,10 +466,6 @@ impl<'l, 'm, 'c> Port<'l, 'm, 'c> {
     fn depth(&self) -> usize {
         self.link.borrow().depth()
     }
-
-    fn budget(&self) -> usize {
-        self.cpu.budget()
-    }
 }
 
 /// A node's transmit half of a modelled link.
@@ -472,8 +498,12 @@ impl TransmitRingbuffer for Tx<'_, '_, '_> {
         dirs[*dir].set_tx_enabled(enabled);
     }
 
+    /// Writes may run ahead of the reader's clock as far as the words in
+    /// flight fit in the model's pipe.
     fn burst_budget(&self) -> usize {
-        self.0.budget()
+        let Port { link, cpu, dir } = &self.0;
+        let horizon = link.borrow().dirs[*dir].write_horizon();
+        cpu.budget(horizon)
     }
 }
 
@@ -495,8 +525,10 @@ impl ReceiveRingbuffer for Rx<'_, '_, '_> {
         self.register(|dir| dir.set_clear_at_count(count));
     }
 
+    /// Reads may run ahead of other CPUs only to the horizon the scheduler
+    /// set: further, and a write they should see might not have happened.
     fn burst_budget(&self) -> usize {
-        self.0.budget()
+        self.0.cpu.budget(u64::MAX)
     }
 }
 

@@ -1,367 +1,706 @@
-//! The link layer: one frame at a time through the ringbuffer mailbox.
-//!
-//! The hardware re-streams the mailbox on every pass, so the receiver sees
-//! each frame many times, and nothing tells the sender when the receiver has
-//! read it. [`Mailbox`] turns that into a link TCP can live on:
-//!
-//! - The sender writes a frame (payload first, header last) and keeps it in
-//!   the mailbox until the peer's control word acknowledges its sequence
-//!   number. No ack within [`Mailbox::ack_timeout`] means the frame or its
-//!   ack was lost or corrupted: the sender rewrites it with a new `attempt`.
-//! - The receiver polls the one header word. The same word again is the
-//!   hardware re-streaming (counted, not read); a new word is read, checked
-//!   and delivered once, and acknowledged in our control word. A frame whose
-//!   sequence number was already delivered is a re-send after a lost ack: it
-//!   is acknowledged again and dropped as a duplicate, never handed to IP,
-//!   where duplicate segments would set off spurious fast retransmits.
-//!
-//! Because lost and corrupted frames are re-sent here within microseconds,
-//! TCP above sees almost no loss, and its retransmission timer (10 ms at best
-//! in smoltcp 0.12) rarely decides the throughput.
-//!
-//! All ringbuffer I/O happens in [`Mailbox::poll`]; the smoltcp
-//! [`Device`] side only moves packets between that and the stack.
+//! The link: one ringbuffer pair, from alignment to frames, and back again
+//! when the peer goes away.
 
-use heapless::{Deque, Vec};
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
-use tidenet_core::ringbuffer::{AlignedRingbuffer, ReceiveRingbuffer, TransmitRingbuffer};
-use tidenet_core::time::{Duration, Instant};
-use tidenet_core::Stats;
+use tidenet_core::ringbuffer::{
+    Aligner, ReceiveRingbuffer, TransmitRingbuffer, ANNOUNCE, CYCLE_NS,
+};
+use tidenet_core::time::{earliest, Duration, Instant};
+use tidenet_core::{DownReason, LinkState, Stats};
 
-use crate::frame::{
-    self, Control, Drop, Header, CONTROL, HEADER, MAX_MTU, MAX_PAYLOAD_WORDS, PAYLOAD,
+use crate::receiver::Receiver;
+use crate::rtt::Rtt;
+use crate::sender::Sender;
+use crate::wire::{
+    self, Binding, Feedback, Hello, Progress, Sessions, FEEDBACK, HELLO, PROGRESS, SESSIONS,
 };
 
-/// Packets waiting behind the one in the mailbox.
-const TX_QUEUE: usize = 2;
-/// The control word is rewritten at least this many ack timeouts apart, in
-/// case a write of it was lost: that write may have been the one announcing
-/// our address, and nothing else would ever repeat it.
-const CONTROL_REFRESH: u32 = 16;
-
-type Packet = Vec<u8, MAX_MTU>;
-
-struct InFlight {
-    header: Header,
-    words: usize,
-    deadline: Instant,
+/// How a link comes to be aligned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alignment {
+    /// The link runs bittide's alignment protocol itself, at start and
+    /// whenever the peer goes away.
+    Protocol,
+    /// The hardware aligns the link (bittide's planned auto-alignment): the
+    /// link only shakes hands with the peer.
+    Hardware,
 }
 
-/// A smoltcp [`Device`] over an aligned ringbuffer: framing, integrity,
-/// link-level acknowledgement and re-send, duplicate suppression, and a count
-/// of every dropped frame by reason.
-pub struct Mailbox<T, R> {
-    ring: AlignedRingbuffer<T, R>,
-    mtu: usize,
-    ack_timeout: Duration,
-    host: u16,
-    peer_host: Option<u16>,
-    control_due: Instant,
-    // Transmit side.
-    queue: Deque<Packet, TX_QUEUE>,
-    tx_words: [u64; MAX_PAYLOAD_WORDS],
-    in_flight: Option<InFlight>,
-    last_seq: u16,
-    // Receive side.
-    seen_header: u64,
-    delivered_seq: u16,
-    rx_words: [u64; MAX_PAYLOAD_WORDS],
-    rx_packet: [u8; MAX_MTU],
-    rx_len: Option<usize>,
-    stats: Stats,
+/// How a link behaves. [`Config::new`] gives the defaults.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// The host part of this end's link-local address, which the peer
+    /// learns from word 2.
+    pub host: u16,
+    /// Seeds this end's session numbers. Give it something that differs
+    /// from boot to boot (a free-running counter read at boot), so that a
+    /// session after a reboot is new to the peer.
+    pub boot: u16,
+    /// Who aligns the link.
+    pub alignment: Alignment,
+    /// How often an idle link rewrites its control words, so that the peer
+    /// hears it is alive.
+    pub heartbeat: Duration,
+    /// How long the peer may stay silent before the link goes down.
+    pub silence: Duration,
+    /// How long alignment may stall, and the handshake may take, before
+    /// they start over.
+    pub restart_after: Duration,
 }
 
-impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Mailbox<T, R> {
-    /// A link layer on `ring`, announcing `host` (the host part of our
-    /// link-local address) to the peer.
-    ///
-    /// The MTU follows from the depth ([`frame::mtu_for_depth`]); the ack
-    /// timeout defaults to four passes plus 100 µs, enough for the peer to
-    /// read a full frame over a slow bus and answer.
-    pub fn new(ring: AlignedRingbuffer<T, R>, host: u16) -> Self {
-        let depth = ring.depth();
-        let pass = Duration::from_nanos(depth as u64 * tidenet_core::ringbuffer::CYCLE_NS);
-        Mailbox {
-            ring,
-            mtu: frame::mtu_for_depth(depth),
-            ack_timeout: pass * 4 + Duration::from_micros(100),
+impl Config {
+    /// The defaults: protocol alignment, a heartbeat every millisecond,
+    /// down after 10 ms of silence, and alignment or the handshake started
+    /// over after 10 ms without a step.
+    pub fn new(host: u16, boot: u16) -> Self {
+        Config {
             host,
-            peer_host: None,
-            control_due: Instant::ZERO,
-            queue: Deque::new(),
-            tx_words: [0; MAX_PAYLOAD_WORDS],
-            in_flight: None,
-            last_seq: 0,
-            seen_header: 0,
-            delivered_seq: 0,
-            rx_words: [0; MAX_PAYLOAD_WORDS],
-            rx_packet: [0; MAX_MTU],
-            rx_len: None,
-            stats: Stats::default(),
+            boot,
+            alignment: Alignment::Protocol,
+            heartbeat: Duration::from_millis(1),
+            silence: Duration::from_millis(10),
+            restart_after: tidenet_core::ringbuffer::RESTART_AFTER,
+        }
+    }
+}
+
+/// Words a heartbeat reads or writes, at most.
+const HEARTBEAT_WORDS: usize = 4;
+/// The longest wait, in passes, before the feedback word is written again
+/// in case it was lost; after that the heartbeat rewrites it.
+const REASSERT_PASSES: u32 = 32;
+/// Words of a poll's budget kept for the control words written after the
+/// frames: the feedback and the progress word.
+const CONTROL_WORDS: usize = 2;
+
+/// The data ring's geometry.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ring {
+    /// Words in the data ring.
+    pub words: usize,
+}
+
+impl Ring {
+    /// The largest depth a link uses: ring positions travel as 16 bits,
+    /// and each end must tell ahead from behind.
+    const MAX_DEPTH: usize = 1 << 15;
+
+    fn for_depth(depth: usize) -> Self {
+        Ring {
+            words: depth.min(Self::MAX_DEPTH).saturating_sub(wire::RING).max(1),
         }
     }
 
-    /// The largest IP packet this link carries.
+    /// The memory index of ring position `pos`.
+    pub fn index(&self, pos: u64) -> usize {
+        wire::RING + (pos % self.words as u64) as usize
+    }
+
+    /// Words from position `pos` to the end of the ring, where a burst
+    /// must stop and go on at the start.
+    pub fn until_end(&self, pos: u64) -> usize {
+        self.words - (pos % self.words as u64) as usize
+    }
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Running the alignment protocol.
+    Aligning(Aligner),
+    /// Aligned; waiting for the peer to echo this end's session, since the
+    /// given time.
+    Handshake(Instant),
+    /// Frames flow.
+    Up,
+}
+
+/// The peer as the control words show it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Peer {
+    /// Its session, 0 until known.
+    session: u16,
+    /// Its host part, once its hello checked out.
+    host: Option<u16>,
+    /// Its feedback word as last read, to tell when it changes.
+    feedback: u64,
+}
+
+/// One ringbuffer link: bittide's alignment, a session handshake, and
+/// frames both ways, checked, in order, and re-sent until acknowledged.
+///
+/// Poll-driven and allocation-free: [`poll`](Link::poll) does the bus work,
+/// within the ringbuffer's burst budget, and [`poll_at`](Link::poll_at)
+/// says when it must run again if no word lands first. The stack above
+/// takes frames with [`receive`](Link::receive) and gives them with
+/// [`transmit`](Link::transmit), in the manner of a smoltcp `Device`, but
+/// the link knows nothing of what the frames carry.
+pub struct Link<'a, T, R> {
+    tx: T,
+    rx: R,
+    config: Config,
+    ring: Ring,
+    mtu: usize,
+    pass: Duration,
+    phase: Phase,
+    down: DownReason,
+    session: u16,
+    peer: Peer,
+    sender: Sender<'a>,
+    receiver: Receiver,
+    beat: u16,
+    beat_due: Option<Instant>,
+    /// When the peer last showed it was alive.
+    heard: Instant,
+    /// What this end's feedback word says, once written this session.
+    feedback: Option<Feedback>,
+    /// Whether to write the feedback word even if it says the same: the
+    /// peer wrote on without having read the last one.
+    reassert: bool,
+    /// When to write the feedback word again in case the last write was
+    /// lost (a sender waiting for room would wait for it), and the wait
+    /// after that: it doubles from two passes, then stops until the
+    /// feedback changes again.
+    reassert_at: Option<(Instant, Duration)>,
+    progress: Option<(u16, u8)>,
+    stats: Stats,
+}
+
+impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
+    /// A link on `tx` and `rx`, keeping the frames it has in flight in
+    /// `window` (see [`Link::window_bytes`] for its size). It starts down,
+    /// and comes up by itself as it is polled.
+    pub fn new(tx: T, rx: R, config: Config, window: &'a mut [u8]) -> Self {
+        let depth = tx.data_len().min(rx.data_len());
+        let ring = Ring::for_depth(depth);
+        let pass = Duration::from_nanos(depth as u64 * CYCLE_NS);
+        // The round trip is at least a pass each way; until measured,
+        // assume a slow peer.
+        let rtt = Rtt::new(
+            Duration::from_micros(200),
+            pass * 4 + Duration::from_micros(5),
+            config.silence / 2,
+        );
+        let phase = match config.alignment {
+            Alignment::Protocol => Phase::Aligning(Aligner::new()),
+            Alignment::Hardware => Phase::Handshake(Instant::ZERO),
+        };
+        let mut link = Link {
+            tx,
+            rx,
+            config,
+            ring,
+            mtu: wire::mtu_for_depth(ring.words + wire::RING),
+            pass,
+            phase,
+            down: DownReason::Starting,
+            session: config.boot,
+            peer: Peer::default(),
+            sender: Sender::new(window, rtt),
+            receiver: Receiver::new(),
+            beat: 0,
+            beat_due: None,
+            heard: Instant::ZERO,
+            feedback: None,
+            reassert: false,
+            reassert_at: None,
+            progress: None,
+            stats: Stats::default(),
+        };
+        link.new_session();
+        if let Alignment::Hardware = config.alignment {
+            link.tx.write_slice(&[0], FEEDBACK);
+            link.tx.set_enabled(true);
+            link.rx.set_enabled(true);
+        }
+        link
+    }
+
+    /// The largest packet a frame carries.
     pub fn mtu(&self) -> usize {
         self.mtu
     }
 
-    /// How long the sender waits for an ack before rewriting a frame.
-    pub fn ack_timeout(&self) -> Duration {
-        self.ack_timeout
+    /// Bytes of RAM this link keeps frames in flight in.
+    pub fn window_bytes(&self) -> usize {
+        self.sender.window_bytes()
     }
 
-    /// Changes the ack timeout.
-    pub fn set_ack_timeout(&mut self, timeout: Duration) {
-        self.ack_timeout = timeout;
+    /// Whether the link is up, and if not, why.
+    pub fn state(&self) -> LinkState {
+        match self.phase {
+            Phase::Up => LinkState::Up,
+            _ => LinkState::Down(self.down),
+        }
     }
 
-    /// The host part of the peer's address, once its control word arrived.
+    /// The peer's host part, while the link is up.
     pub fn peer_host(&self) -> Option<u16> {
-        self.peer_host
+        match self.phase {
+            Phase::Up => self.peer.host,
+            _ => None,
+        }
     }
 
-    /// Link counters; stack counters stay zero.
+    /// The smoothed round trip of a frame and its acknowledgement, once
+    /// measured.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.sender.rtt().srtt()
+    }
+
+    /// The link's counters; the stack's stay zero.
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
 
-    /// Sets the link counters back to zero.
+    /// Sets the counters back to zero.
     pub fn reset_stats(&mut self) {
         self.stats = Stats::default();
     }
 
-    /// Whether the stack may hand over a packet: not while one already waits
-    /// behind the frame in the mailbox. While the link is busy, the stack's
-    /// data keeps gathering into full segments instead of leaving in
-    /// whatever sizes it was written.
-    pub fn can_take(&self) -> bool {
-        self.queue.is_empty()
+    /// A checked frame from the peer, with room to answer it, if one is
+    /// waiting.
+    pub fn receive(&mut self) -> Option<(Received<'_>, Transmit<'_, 'a>)> {
+        self.receiver.ready()?;
+        let Link {
+            receiver,
+            sender,
+            stats,
+            ..
+        } = self;
+        Some((
+            Received { receiver },
+            Transmit {
+                sender,
+                dropped: &mut stats.drop_tx_full,
+            },
+        ))
     }
 
-    /// When [`poll`](Self::poll) must run next for a re-send, if a frame is
-    /// waiting for its ack.
-    pub fn poll_at(&self) -> Option<Instant> {
-        let resend = self.in_flight.as_ref().map(|f| f.deadline);
-        Some(resend.map_or(self.control_due, |r| r.min(self.control_due)))
-    }
-
-    /// Does the ringbuffer I/O: reads the peer's ack, re-sends or sends the
-    /// next frame, and takes in a new frame if the stack has room for it.
-    /// Returns whether anything changed.
-    pub fn poll(&mut self, now: Instant) -> bool {
-        if now >= self.control_due {
-            self.write_control(now);
-        }
-        let mut progress = self.poll_control();
-        if let Some(flight) = &self.in_flight {
-            if now >= flight.deadline {
-                self.resend(now);
-                progress = true;
-            }
-        }
-        if self.in_flight.is_none() {
-            if let Some(packet) = self.queue.pop_front() {
-                self.send(&packet, now);
-                progress = true;
-            }
-        }
-        if self.rx_len.is_none() {
-            progress |= self.poll_receive(now);
-        }
-        progress
-    }
-
-    /// Reads the peer's control word: its address and its ack of our frame.
-    fn poll_control(&mut self) -> bool {
-        let mut word = [0];
-        self.ring.read(CONTROL, &mut word);
-        let Some(control) = Control::from_word(word[0]) else {
-            return false;
-        };
-        // Learning the peer is progress: a task may be waiting for the link
-        // to come up.
-        let learned = self.peer_host.replace(control.host) != Some(control.host);
-        match &self.in_flight {
-            Some(flight) if flight.header.seq == control.ack => {
-                self.in_flight = None;
-                true
-            }
-            _ => learned,
-        }
-    }
-
-    fn send(&mut self, packet: &[u8], now: Instant) {
-        self.last_seq = self.last_seq.checked_add(1).unwrap_or(1);
-        let (header, words) = frame::seal(self.last_seq, 0, packet, &mut self.tx_words);
-        self.in_flight = Some(InFlight {
-            header,
-            words,
-            deadline: now + self.ack_timeout,
-        });
-        self.stats.frames_tx += 1;
-        self.write_frame(header, words);
-    }
-
-    fn resend(&mut self, now: Instant) {
-        let Some(flight) = &mut self.in_flight else {
-            return;
-        };
-        // Same payload and sequence number, a new attempt: the header word
-        // changes, so the receiver reads it rather than taking it for a
-        // re-stream, and acknowledges it again if it already has it.
-        let attempt = flight.header.attempt.wrapping_add(1);
-        flight.header = frame::sign(flight.header.seq, attempt, &self.tx_words[..flight.words]);
-        flight.deadline = now + self.ack_timeout;
-        let (header, words) = (flight.header, flight.words);
-        self.stats.link_retransmits += 1;
-        self.write_frame(header, words);
-    }
-
-    fn write_frame(&mut self, header: Header, words: usize) {
-        self.ring.write(PAYLOAD, &self.tx_words[..words]);
-        self.ring.write(HEADER, &[header.to_word()]);
-    }
-
-    fn write_control(&mut self, now: Instant) {
-        self.control_due = now + self.ack_timeout * CONTROL_REFRESH;
-        let control = Control {
-            ack: self.delivered_seq,
-            host: self.host,
-        };
-        self.ring.write(CONTROL, &[control.to_word()]);
-    }
-
-    /// Looks at the mailbox header; reads, checks and takes in a new frame.
-    fn poll_receive(&mut self, now: Instant) -> bool {
-        let mut word = [0];
-        self.ring.read(HEADER, &mut word);
-        let word = word[0];
-        if word == self.seen_header {
-            if word != 0 {
-                self.stats.link_restreams += 1;
-            }
-            return false;
-        }
-        self.seen_header = word;
-        let header = Header::from_word(word);
-        if header.seq == 0 {
-            // An empty mailbox, or zeros from an outage.
-            return false;
-        }
-        match self.receive_frame(&header) {
-            Ok(_) if header.seq == self.delivered_seq => {
-                self.stats.drop_duplicate += 1;
-                self.write_control(now);
-            }
-            Ok(len) => {
-                self.rx_len = Some(len);
-                self.delivered_seq = header.seq;
-                self.stats.frames_rx += 1;
-                self.write_control(now);
-            }
-            Err(reason) => self.count_drop(reason),
-        }
-        true
-    }
-
-    fn receive_frame(&mut self, header: &Header) -> Result<usize, Drop> {
-        if header.version != frame::VERSION {
-            return Err(Drop::BadVersion);
-        }
-        let mut first = [0];
-        self.ring.read(PAYLOAD, &mut first);
-        let len = frame::packet_len(first[0], self.mtu)?;
-        let words = len.div_ceil(8);
-        self.rx_words[0] = first[0];
-        self.ring.read(PAYLOAD + 1, &mut self.rx_words[1..words]);
-        frame::open(header, &self.rx_words[..words], len, &mut self.rx_packet)
-    }
-
-    fn count_drop(&mut self, reason: Drop) {
-        let counter = match reason {
-            Drop::Corrupt => &mut self.stats.drop_corrupt,
-            Drop::MalformedLen => &mut self.stats.drop_malformed_len,
-            Drop::Oversized => &mut self.stats.drop_oversized,
-            Drop::BadVersion => &mut self.stats.drop_bad_version,
-        };
-        *counter += 1;
-    }
-}
-
-impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Device for Mailbox<T, R> {
-    type RxToken<'a>
-        = RxToken<'a>
-    where
-        Self: 'a;
-    type TxToken<'a>
-        = TxToken<'a>
-    where
-        Self: 'a;
-
-    fn receive(&mut self, _: smoltcp::time::Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
-        let len = self.rx_len?;
-        let rx = RxToken {
-            packet: &self.rx_packet[..len],
-            slot: &mut self.rx_len,
-        };
-        let tx = TxToken {
-            queue: &mut self.queue,
-            dropped: &mut self.stats.drop_tx_full,
-        };
-        Some((rx, tx))
-    }
-
-    fn transmit(&mut self, _: smoltcp::time::Instant) -> Option<TxToken<'_>> {
-        // The second queue slot is kept for replies handed out with
-        // received packets.
-        self.can_take().then_some(TxToken {
-            queue: &mut self.queue,
+    /// Room for one frame of up to the MTU, if the window has it and the
+    /// link is up.
+    pub fn transmit(&mut self) -> Option<Transmit<'_, 'a>> {
+        let up = matches!(self.phase, Phase::Up);
+        (up && self.sender.has_room(self.mtu)).then_some(Transmit {
+            sender: &mut self.sender,
             dropped: &mut self.stats.drop_tx_full,
         })
     }
 
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = self.mtu;
-        caps.max_burst_size = Some(1);
-        caps
-    }
-}
-
-/// Hands the received packet to the stack and frees the slot for the next.
-pub struct RxToken<'a> {
-    packet: &'a [u8],
-    slot: &'a mut Option<usize>,
-}
-
-impl phy::RxToken for RxToken<'_> {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        *self.slot = None;
-        f(self.packet)
-    }
-}
-
-/// Queues one packet from the stack for the mailbox.
-pub struct TxToken<'a> {
-    queue: &'a mut Deque<Packet, TX_QUEUE>,
-    dropped: &'a mut u64,
-}
-
-impl phy::TxToken for TxToken<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut packet = Packet::new();
-        if self.queue.is_full() || packet.resize(len, 0).is_err() {
-            // Only a reply token handed out with a received packet can find
-            // the queue full; the stack retransmits what this loses.
-            *self.dropped += 1;
-            let mut scratch = [0u8; MAX_MTU];
-            return f(&mut scratch[..len.min(MAX_MTU)]);
+    /// When [`poll`](Link::poll) must run next at the latest, if no word
+    /// lands first.
+    pub fn poll_at(&self, now: Instant) -> Option<Instant> {
+        let busy = match &self.phase {
+            Phase::Aligning(aligner) => aligner.busy(),
+            Phase::Handshake(_) => false,
+            Phase::Up => self.receiver.busy() || self.sender.busy(&self.ring),
+        };
+        if busy || self.receiver.ready().is_some() {
+            // Bus work left over from the last poll's budget, or a packet
+            // waiting for the stack: the caller polls at once.
+            return Some(now);
         }
-        let result = f(&mut packet);
-        // Cannot fail: the queue had room above.
-        let _ = self.queue.push_back(packet);
+        let phase = match &self.phase {
+            // The protocol's steps wait on words that may change without a
+            // write (a transmitter stopping sends zeros), so look every pass.
+            Phase::Aligning(aligner) => earliest(aligner.poll_at(), Some(now + self.pass)),
+            Phase::Handshake(since) => Some(*since + self.config.restart_after),
+            Phase::Up => [
+                self.sender.poll_at(),
+                self.receiver_poll_at(),
+                self.reassert_at.map(|(at, _)| at),
+                Some(self.heard + self.config.silence),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
+        };
+        earliest(phase, self.beat_due)
+    }
+
+    fn receiver_poll_at(&self) -> Option<Instant> {
+        self.receiver.poll_at(self.pass, self.sender.rtt().rto())
+    }
+
+    /// Does the bus work due at `now`: alignment, the handshake, reading
+    /// and writing frames and control words. Returns whether anything
+    /// changed that the stack could see: a frame ready, room freed, the
+    /// link going up or down.
+    pub fn poll(&mut self, now: Instant) -> bool {
+        let mut budget = Budget {
+            reads: self.rx.burst_budget().max(1),
+            writes: self.tx.burst_budget().max(1),
+        };
+        let budget = &mut budget;
+        // The heartbeat's five words wait for a poll with room for them,
+        // unless they are overdue by a whole heartbeat.
+        let beat = self.beat_due.filter(|&t| now >= t);
+        if beat.is_some_and(|t| budget.allows(HEARTBEAT_WORDS) || now >= t + self.config.heartbeat)
+        {
+            self.heartbeat(now, budget);
+        }
+        match &mut self.phase {
+            Phase::Aligning(aligner) => {
+                let restarts = aligner.restarts();
+                let aligned = aligner.poll(&mut self.tx, &mut self.rx, now);
+                self.stats.align_restarts += u64::from(aligner.restarts() - restarts);
+                if aligned {
+                    self.aligned(now);
+                }
+                false
+            }
+            Phase::Handshake(since) => {
+                let since = *since;
+                self.handshake(now, since, budget)
+            }
+            Phase::Up => self.exchange(now, budget),
+        }
+    }
+
+    /// Starts a new session of this end: a number the peer has not seen
+    /// from it, so nothing written before can be taken for new.
+    fn new_session(&mut self) {
+        self.session = self.session.wrapping_add(1).max(1);
+        self.peer = Peer::default();
+        self.feedback = None;
+        self.progress = None;
+    }
+
+    /// The protocol has finished: zero word 0, which holds the marker, and
+    /// start shaking hands.
+    fn aligned(&mut self, now: Instant) {
+        trace!("{:x} {} aligned", self.config.host, now);
+        self.tx.write_slice(&[0], FEEDBACK);
+        self.tx.set_enabled(true);
+        self.rx.set_enabled(true);
+        self.phase = Phase::Handshake(now);
+        self.write_identity();
+        self.beat_due = Some(now);
+    }
+
+    /// This end's binding: its session and the peer's as it knows it.
+    fn binding(&self) -> Binding {
+        Binding {
+            own: self.session,
+            peer: self.peer.session,
+        }
+    }
+
+    /// Writes words 2 and 3, which say who this end is and which session
+    /// of the peer it knows.
+    fn write_identity(&mut self) {
+        let binding = self.binding();
+        let hello = Hello {
+            host: self.config.host,
+            version: wire::VERSION,
+        };
+        self.tx.write_slice(
+            &[hello.to_word(binding), Sessions(binding).to_word()],
+            HELLO,
+        );
+    }
+
+    fn write_progress(&mut self) {
+        let (written, answered) = self.sender.progress();
+        trace!(
+            "{:x} write progress {} {} beat {}",
+            self.config.host,
+            written,
+            answered,
+            self.beat
+        );
+        let word = Progress {
+            written,
+            answered,
+            beat: self.beat,
+        };
+        self.tx
+            .write_slice(&[word.to_word(self.binding())], PROGRESS);
+        self.progress = Some((written, answered));
+    }
+
+    fn write_feedback(&mut self, now: Instant) {
+        let feedback = self.receiver.feedback();
+        self.tx
+            .write_slice(&[feedback.to_word(self.binding())], FEEDBACK);
+        let gap = match self.reassert_at {
+            Some((at, gap)) if self.feedback == Some(feedback) && now >= at => gap * 2,
+            _ => self.pass * 2,
+        };
+        self.reassert_at = (gap <= self.pass * REASSERT_PASSES).then_some((now + gap, gap));
+        self.feedback = Some(feedback);
+        self.reassert = false;
+    }
+
+    /// Rewrites the control words, with the heartbeat counter moved on, so
+    /// that the peer hears this end is alive and any lost write is healed.
+    fn heartbeat(&mut self, now: Instant, budget: &mut Budget) {
+        self.beat = self.beat.wrapping_add(1) & 0x3fff;
+        self.beat_due = Some(now + self.config.heartbeat);
+        if matches!(self.phase, Phase::Aligning(_)) {
+            return;
+        }
+        self.write_progress();
+        self.write_identity();
+        budget.wrote(3);
+        if matches!(self.phase, Phase::Up) {
+            self.write_feedback(now);
+            // A peer that started over shows it in its sessions word.
+            self.read_sessions(now);
+            budget.wrote(1);
+            budget.read(1);
+        }
+    }
+
+    fn read(&mut self, index: usize) -> u64 {
+        let mut word = [0];
+        self.rx.read_slice(&mut word, index);
+        word[0]
+    }
+
+    /// Waits for the peer's sessions word to echo this end's session.
+    fn handshake(&mut self, now: Instant, since: Instant, budget: &mut Budget) -> bool {
+        if now >= since + self.config.restart_after {
+            self.go_down(DownReason::HandshakeTimeout, now);
+            return true;
+        }
+        let mut words = [0; 2];
+        self.rx.read_slice(&mut words, HELLO);
+        budget.read(2);
+        let Some(Sessions(theirs)) = Sessions::from_word(words[1]) else {
+            if self.config.alignment == Alignment::Protocol && self.read(FEEDBACK) == ANNOUNCE {
+                // The peer started the alignment protocol over: join it.
+                self.go_down(DownReason::PeerRealigning, now);
+                return true;
+            }
+            return false;
+        };
+        if theirs.own != self.peer.session {
+            self.peer.session = theirs.own;
+            self.write_identity();
+        }
+        if theirs.peer != self.session {
+            return false;
+        }
+        let Some(hello) = Hello::from_word(words[0], theirs) else {
+            return false;
+        };
+        if hello.version != wire::VERSION {
+            if self.down != DownReason::PeerVersion(hello.version) {
+                self.stats.drop_bad_version += 1;
+                self.down = DownReason::PeerVersion(hello.version);
+            }
+            return false;
+        }
+        self.peer.host = Some(hello.host);
+        self.come_up(now);
+        true
+    }
+
+    fn come_up(&mut self, now: Instant) {
+        trace!(
+            "{:x} {} up session {} peer {}",
+            self.config.host,
+            now,
+            self.session,
+            self.peer.session
+        );
+        let binding = self.binding();
+        self.sender.reset(binding);
+        self.receiver.reset(binding.reversed());
+        self.phase = Phase::Up;
+        self.heard = now;
+        self.stats.link_ups += 1;
+        self.write_feedback(now);
+        self.write_progress();
+    }
+
+    /// The link is down for `reason`: every frame in flight is dropped
+    /// (the stack above re-sends what matters), and the link works on
+    /// coming back.
+    fn go_down(&mut self, reason: DownReason, now: Instant) {
+        trace!("{:x} {} down {:?}", self.config.host, now, reason);
+        match reason {
+            DownReason::PeerSilent => self.stats.down_peer_silent += 1,
+            DownReason::PeerRestarted => self.stats.down_peer_restarted += 1,
+            DownReason::PeerRealigning => self.stats.down_peer_realigning += 1,
+            DownReason::HandshakeTimeout => self.stats.down_handshake_timeout += 1,
+            DownReason::Starting | DownReason::PeerVersion(_) => {}
+        }
+        self.down = reason;
+        self.sender.reset(Binding::default());
+        self.receiver.reset(Binding::default());
+        if reason == DownReason::PeerRestarted {
+            // The peer started a new session on a link that is still
+            // aligned: keep this end's, so the two do not chase each other,
+            // and shake hands on the peer's new one.
+            let session = self.peer.session;
+            self.peer = Peer {
+                session,
+                ..Peer::default()
+            };
+            self.phase = Phase::Handshake(now);
+            self.write_identity();
+            return;
+        }
+        self.new_session();
+        match self.config.alignment {
+            Alignment::Protocol => self.phase = Phase::Aligning(Aligner::new()),
+            Alignment::Hardware => {
+                self.phase = Phase::Handshake(now);
+                self.write_identity();
+            }
+        }
+    }
+
+    /// Reads the peer's sessions word, and on a bound word that failed its
+    /// check, word 0 for an alignment marker: the two ways a peer that
+    /// started over shows it. Returns whether the link went down.
+    fn read_sessions(&mut self, now: Instant) -> bool {
+        let word = self.read(SESSIONS);
+        match Sessions::from_word(word) {
+            Some(Sessions(theirs))
+                if theirs.own == self.peer.session && theirs.peer == self.session =>
+            {
+                false
+            }
+            Some(Sessions(theirs)) => {
+                self.go_down(DownReason::PeerRestarted, now);
+                self.peer.session = theirs.own;
+                self.write_identity();
+                true
+            }
+            None if self.config.alignment == Alignment::Protocol
+                && matches!(
+                    self.read(FEEDBACK),
+                    ANNOUNCE | tidenet_core::ringbuffer::ACKNOWLEDGE
+                ) =>
+            {
+                self.go_down(DownReason::PeerRealigning, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Frames both ways, while up.
+    fn exchange(&mut self, now: Instant, budget: &mut Budget) -> bool {
+        let binding = self.binding().reversed();
+        let rto = self.sender.rtt().rto();
+        let (ring, mtu, pass) = (self.ring, self.mtu, self.pass);
+
+        let delivered = self.stats.frames_rx;
+        let events = self.receiver.poll(
+            &mut self.rx,
+            &ring,
+            mtu,
+            &mut budget.reads,
+            now,
+            pass,
+            rto,
+            &mut self.stats,
+        );
+        if events.peer_unreadable && self.read_sessions(now) {
+            return true;
+        }
+        if events.peer_moved || self.stats.frames_rx != delivered {
+            self.heard = now;
+        }
+        // The peer wrote on: our last feedback may have been lost, so say
+        // it again.
+        self.reassert |= events.peer_moved;
+        let mut changed = events.changed;
+
+        if self.sender.wants_feedback(&ring) && budget.reads > 0 {
+            let word = self.read(FEEDBACK);
+            budget.read(1);
+            match Feedback::from_word(word, binding) {
+                Some(feedback) if word != self.peer.feedback => {
+                    self.peer.feedback = word;
+                    self.heard = now;
+                    changed |= self.sender.on_feedback(feedback, now, &mut self.stats);
+                }
+                Some(_) => self.sender.feedback_unchanged(),
+                None => {
+                    if self.read_sessions(now) {
+                        return true;
+                    }
+                }
+            }
+        }
+        // The last words of the budget are kept for the control words that
+        // say what happened.
+        let mut writes = budget.writes.saturating_sub(CONTROL_WORDS).max(1);
+        self.sender
+            .poll(&mut self.tx, &ring, &mut writes, now, &mut self.stats);
+
+        let due = self.reassert_at.is_some_and(|(at, _)| now >= at);
+        if self.reassert || due || self.feedback != Some(self.receiver.feedback()) {
+            self.write_feedback(now);
+        }
+        if self.progress != Some(self.sender.progress()) {
+            self.write_progress();
+        }
+        if now >= self.heard + self.config.silence {
+            self.go_down(DownReason::PeerSilent, now);
+            return true;
+        }
+        changed
+    }
+}
+
+/// Words a poll may read and write, from the ringbuffer's burst budgets.
+struct Budget {
+    reads: usize,
+    writes: usize,
+}
+
+impl Budget {
+    fn allows(&self, words: usize) -> bool {
+        self.reads >= words && self.writes >= words
+    }
+
+    fn read(&mut self, words: usize) {
+        self.reads = self.reads.saturating_sub(words);
+    }
+
+    fn wrote(&mut self, words: usize) {
+        self.writes = self.writes.saturating_sub(words);
+    }
+}
+
+/// A checked frame from the peer, handed out once.
+pub struct Received<'l> {
+    receiver: &'l mut Receiver,
+}
+
+impl Received<'_> {
+    /// Hands the frame's bytes to `f`; the link reads the next one after.
+    pub fn consume<U>(self, f: impl FnOnce(&[u8]) -> U) -> U {
+        let result = f(self.receiver.ready().unwrap_or(&[]));
+        self.receiver.take();
         result
+    }
+}
+
+/// Room for one frame to the peer.
+pub struct Transmit<'l, 'a> {
+    sender: &'l mut Sender<'a>,
+    dropped: &'l mut u64,
+}
+
+impl Transmit<'_, '_> {
+    /// Takes a frame of `len` bytes, which `f` writes in place. If the
+    /// window cannot take it after all (the room was handed out with a
+    /// received frame and is gone, or `len` is over the MTU), `f` writes
+    /// into scratch, and the frame is dropped and counted: the stack above
+    /// re-sends what matters.
+    pub fn consume<U>(self, len: usize, f: impl FnOnce(&mut [u8]) -> U) -> U {
+        match self.sender.send(len, f) {
+            Ok(result) => result,
+            Err(f) => {
+                *self.dropped += 1;
+                let mut scratch = [0u8; wire::MAX_MTU];
+                f(&mut scratch[..len.min(wire::MAX_MTU)])
+            }
+        }
     }
 }

@@ -1,0 +1,469 @@
+//! The receiving side: frames out of the data ring, checked, in order.
+
+use crc::Digest;
+use tidenet_core::ringbuffer::ReceiveRingbuffer;
+use tidenet_core::time::{Duration, Instant};
+use tidenet_core::Stats;
+
+use crate::seq::Seq;
+use crate::wire::{Binding, Feedback, Header, Progress, MAX_MTU, PROGRESS};
+use crate::Ring;
+
+/// Words one read burst takes at a time; bounds the stack it needs.
+const CHUNK: usize = 16;
+/// A frame longer than this is reported read this many words at a time, so
+/// that the sender can fill the ring behind it.
+const REPORT_EVERY: usize = 12;
+
+/// What the header word at the read position shows.
+enum Look {
+    /// Not the frame expected: what was there before.
+    Nothing,
+    /// The frame expected, claiming more than the MTU: a damaged header.
+    Damaged(u64),
+    /// The frame expected, to be read.
+    Frame(Reading),
+}
+
+/// A frame being read, across as many polls as the bus budget takes.
+struct Reading {
+    header: Header,
+    /// Payload words read so far.
+    words: usize,
+    digest: Digest<'static, u32>,
+    /// Whether part of it was already reported as read, so that it may be
+    /// overwritten and cannot be read again.
+    reported: bool,
+}
+
+/// What a [`Receiver::poll`] saw, for the link to act on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Events {
+    /// A packet became ready, or the feedback word must change.
+    pub changed: bool,
+    /// The peer's progress word changed: the peer is alive, and wrote on.
+    pub peer_moved: bool,
+    /// The peer's progress word did not check out: torn, or the peer
+    /// started over.
+    pub peer_unreadable: bool,
+}
+
+/// The receiving side of a link.
+///
+/// It reads the one header word where the next frame must start, and only
+/// reads further when that word is the header of the frame it waits for:
+/// what the hardware streams again and again costs one bus word per look.
+/// A frame is read into RAM, checked, and handed to the stack; then its
+/// words are reported as read, so the sender may write over them. A frame
+/// longer than a quarter of the ring is reported as it is read, so that the
+/// next one can go in behind it even when the ring holds a single frame.
+///
+/// What counts as written is what the peer's progress word says: a frame
+/// that does not check out before that is a leftover (of an earlier
+/// session, or of an earlier pass), not a loss. A written frame that fails
+/// its check is read once more two passes later, when whatever was still
+/// on its way has landed; if it fails again, the receiver asks for a
+/// rewind (a NAK) and waits at the same place. So does a written frame
+/// whose header is still not there two passes later: it was lost.
+pub struct Receiver {
+    binding: Binding,
+    /// Ring position of the next frame's header.
+    read_pos: u64,
+    /// The next frame to deliver.
+    expected: Seq,
+    reading: Option<Reading>,
+    packet: [u8; MAX_MTU],
+    /// A checked packet waiting for the stack.
+    ready: Option<usize>,
+    /// Ring position up to which the words were read and may be
+    /// overwritten.
+    consumed: u64,
+    /// How far the peer says it has written.
+    written: u64,
+    /// A header at the read position that did not check out and was not
+    /// known to be written: a leftover, not worth reading again until the
+    /// header changes or the peer says it wrote there.
+    stale: Option<u64>,
+    /// Since when the frame at the read position is known to be written.
+    due_since: Option<Instant>,
+    /// When to read the frame at the read position again after it failed.
+    retry_at: Option<Instant>,
+    /// Rewind requests made, modulo 4, and when the last went out.
+    nak: u8,
+    nak_at: Option<Instant>,
+    /// The peer's last served request.
+    answered: u8,
+    /// The peer's progress word as last read, to tell when it changes.
+    progress: u64,
+    /// When to read the progress word again while nothing new arrives.
+    progress_at: Option<Instant>,
+}
+
+impl Receiver {
+    /// A receiver before any session.
+    pub const fn new() -> Self {
+        Receiver {
+            binding: Binding { own: 0, peer: 0 },
+            read_pos: 0,
+            expected: Seq(1),
+            reading: None,
+            packet: [0; MAX_MTU],
+            ready: None,
+            consumed: 0,
+            written: 0,
+            stale: None,
+            due_since: None,
+            retry_at: None,
+            nak: 0,
+            nak_at: None,
+            answered: 0,
+            progress: 0,
+            progress_at: None,
+        }
+    }
+
+    /// Starts a session in which the peer writes under `binding` (its
+    /// session first).
+    pub fn reset(&mut self, binding: Binding) {
+        *self = Receiver {
+            binding,
+            ..Receiver::new()
+        };
+    }
+
+    /// What word 0 says of this side.
+    pub fn feedback(&self) -> Feedback {
+        Feedback {
+            ack: (self.expected + u16::MAX).0,
+            consumed: ((self.consumed >> 2) & 0x3fff) as u16,
+            nak: self.nak,
+        }
+    }
+
+    /// The checked packet waiting for the stack.
+    pub fn ready(&self) -> Option<&[u8]> {
+        self.ready.map(|len| &self.packet[..len])
+    }
+
+    /// The stack has taken the waiting packet.
+    pub fn take(&mut self) {
+        self.ready = None;
+    }
+
+    /// Whether a frame is part-way read, and the next poll should go on.
+    pub fn busy(&self) -> bool {
+        self.reading.is_some()
+    }
+
+    /// When [`poll`](Self::poll) must run to read again or to ask again.
+    pub fn poll_at(&self, pass: Duration, rto: Duration) -> Option<Instant> {
+        if self.ready.is_some() {
+            return None;
+        }
+        let due = self.due_since.map(|t| t + pass * 2);
+        let nak = self.nak_at.map(|t| t + rto);
+        [self.retry_at, due, nak].into_iter().flatten().min()
+    }
+
+    /// Reads and checks what the budget allows.
+    #[allow(clippy::too_many_arguments)]
+    pub fn poll<R: ReceiveRingbuffer>(
+        &mut self,
+        rx: &mut R,
+        ring: &Ring,
+        mtu: usize,
+        budget: &mut usize,
+        now: Instant,
+        pass: Duration,
+        rto: Duration,
+        stats: &mut Stats,
+    ) -> Events {
+        // `budget` is in words read.
+        let mut events = Events::default();
+        if self.ready.is_some() || *budget == 0 || self.retry_at.is_some_and(|t| now < t) {
+            return events;
+        }
+        let mut reading = match self.reading.take() {
+            Some(reading) => reading,
+            None => match self.look(rx, ring, mtu, budget) {
+                Look::Frame(reading) => reading,
+                Look::Damaged(header) => {
+                    self.read_progress(rx, budget, now, &mut events);
+                    let genuine = self.written > self.read_pos;
+                    events.changed |= self.failed(header, false, genuine, now, pass, stats);
+                    return events;
+                }
+                Look::Nothing => {
+                    stats.link_restreams += 1;
+                    // Between frames, the peer's progress word tells of a
+                    // header that was lost; half a pass apart is often
+                    // enough to ask.
+                    if self.progress_at.is_none_or(|t| now >= t) {
+                        self.progress_at = Some(now + pass / 2);
+                        self.read_progress(rx, budget, now, &mut events);
+                    }
+                    events.changed |= self.check_due(now, pass, rto, stats);
+                    return events;
+                }
+            },
+        };
+        let words = usize::from(reading.header.len).div_ceil(8);
+        let end = self.read_pos + 1 + words as u64;
+        if reading.words == 0 && self.written < end {
+            // Whether this frame is known to be written decides whether it
+            // may be reported as read before it checks out, and what a
+            // failure means.
+            self.read_progress(rx, budget, now, &mut events);
+        }
+        let report_every = REPORT_EVERY;
+        // Once a whole ring has been read this session, every word was
+        // written this session: a frame expected here is no leftover.
+        let genuine = end <= self.written || self.read_pos >= ring.words as u64;
+        while reading.words < words && *budget > 0 {
+            let pos = self.read_pos + 1 + reading.words as u64;
+            let n = (words - reading.words)
+                .min(CHUNK)
+                .min(*budget)
+                .min(ring.until_end(pos));
+            let mut chunk = [0u64; CHUNK];
+            rx.read_slice(&mut chunk[..n], ring.index(pos));
+            *budget -= n;
+            for (i, word) in chunk[..n].iter().enumerate() {
+                let bytes = word.to_le_bytes();
+                reading.digest.update(&bytes);
+                let at = (reading.words + i) * 8;
+                let len = bytes.len().min(self.packet.len().saturating_sub(at));
+                self.packet[at..at + len].copy_from_slice(&bytes[..len]);
+            }
+            reading.words += n;
+            // A long frame known to be written is reported as it is read,
+            // so that the sender can fill the ring behind it.
+            let done = self.read_pos + 1 + reading.words as u64;
+            if words > report_every
+                && reading.words < words
+                && genuine
+                && done >= self.consumed + report_every as u64
+            {
+                self.consumed = done;
+                reading.reported = true;
+                events.changed = true;
+            }
+        }
+        if reading.words < words {
+            self.reading = Some(reading);
+            return events;
+        }
+        let mut header = reading.header;
+        let crc = reading.digest.finalize();
+        if crc != header.crc && *budget > 0 {
+            // A 32-bit CPU reads the header in two halves; a read that
+            // straddled its landing holds the new sequence number and
+            // length with the old check. Read it again.
+            let mut word = [0];
+            rx.read_slice(&mut word, ring.index(self.read_pos));
+            *budget -= 1;
+            let again = Header::from_word(word[0]);
+            if (again.seq, again.len) == (header.seq, header.len) {
+                header = again;
+            }
+        }
+        if crc == header.crc {
+            self.ready = Some(usize::from(header.len));
+            self.read_pos = end;
+            self.consumed = end;
+            self.expected = self.expected + 1;
+            self.due_since = (self.written > end).then_some(now);
+            self.retry_at = None;
+            self.stale = None;
+            self.nak_at = None;
+            stats.frames_rx += 1;
+            events.changed = true;
+            return events;
+        }
+        if self.retry_at.is_some() || reading.reported {
+            // Deciding now: is it known to be written?
+            self.read_progress(rx, budget, now, &mut events);
+        }
+        let genuine = genuine || end <= self.written;
+        events.changed |= self.failed(
+            header.to_word(),
+            reading.reported,
+            genuine,
+            now,
+            pass,
+            stats,
+        );
+        events
+    }
+
+    /// Reads the header at the read position.
+    fn look<R: ReceiveRingbuffer>(
+        &mut self,
+        rx: &mut R,
+        ring: &Ring,
+        mtu: usize,
+        budget: &mut usize,
+    ) -> Look {
+        let mut word = [0];
+        rx.read_slice(&mut word, ring.index(self.read_pos));
+        *budget = budget.saturating_sub(1);
+        let header = Header::from_word(word[0]);
+        trace!(
+            "B look at {} seq {} got {:x} stale {:?}",
+            self.read_pos,
+            self.expected.0,
+            word[0],
+            self.stale.map(|s| s == word[0])
+        );
+        if header.seq != self.expected.0 || self.stale == Some(word[0]) {
+            // The hardware streaming what was there before: the normal case
+            // between frames.
+            Look::Nothing
+        } else if usize::from(header.len) > mtu {
+            Look::Damaged(word[0])
+        } else {
+            Look::Frame(Reading {
+                header,
+                words: 0,
+                digest: Header::digest(header.seq, header.len, self.binding),
+                reported: false,
+            })
+        }
+    }
+
+    /// Reads the peer's progress word: how far it has written, and which
+    /// rewind request it has served.
+    fn read_progress<R: ReceiveRingbuffer>(
+        &mut self,
+        rx: &mut R,
+        budget: &mut usize,
+        now: Instant,
+        events: &mut Events,
+    ) {
+        let mut word = [0];
+        rx.read_slice(&mut word, PROGRESS);
+        *budget = budget.saturating_sub(1);
+        let Some(progress) = Progress::from_word(word[0], self.binding) else {
+            events.peer_unreadable = true;
+            return;
+        };
+        trace!("B {} progress {:?} raw {:x}", now, progress, word[0]);
+        if word[0] == self.progress {
+            return;
+        }
+        self.progress = word[0];
+        events.peer_moved = true;
+        if progress.answered != self.answered {
+            self.answered = progress.answered;
+            if self.answered == self.nak {
+                // The rewind is under way.
+                self.nak_at = None;
+                self.retry_at = None;
+            }
+        }
+        if self.answered != self.nak {
+            // A rewind request is on its way: until the peer has served
+            // it, how far it says it wrote is about frames it will write
+            // again.
+            return;
+        }
+        // The peer's position is within a ring of ours either way; behind
+        // (after a rewind) counts as nothing written past us.
+        let ahead = progress.written.wrapping_sub(self.read_pos as u16);
+        self.written = if ahead <= u16::MAX / 2 {
+            self.read_pos + u64::from(ahead)
+        } else {
+            self.read_pos
+        };
+        if self.written > self.read_pos {
+            // Whatever failed here before is now known to be written.
+            self.stale = None;
+            self.due_since.get_or_insert(now);
+        } else {
+            self.due_since = None;
+        }
+    }
+
+    /// A frame at the read position did not check out. `reported`: part
+    /// of it was reported read, so it may be overwritten and cannot be
+    /// read again. `genuine`: it is known to be written this session.
+    /// Returns whether the feedback changed.
+    fn failed(
+        &mut self,
+        header: u64,
+        reported: bool,
+        genuine: bool,
+        now: Instant,
+        pass: Duration,
+        stats: &mut Stats,
+    ) -> bool {
+        trace!(
+            "{} failed at {} seq {} header {:x} reported {} genuine {} retry {:?} written {}",
+            now,
+            self.read_pos,
+            self.expected.0,
+            header,
+            reported,
+            genuine,
+            self.retry_at,
+            self.written
+        );
+        if !reported && self.retry_at.is_none() {
+            // Part of it may still have been on its way: read it again once
+            // everything written before it has surely landed.
+            self.retry_at = Some(now + pass * 2);
+            return false;
+        }
+        self.retry_at = None;
+        if !reported && !genuine {
+            // A leftover of an earlier session, not a drop: look again
+            // when the header changes or the peer says it wrote here.
+            self.stale = Some(header);
+            return false;
+        }
+        stats.drop_corrupt += 1;
+        self.request_rewind(now, stats);
+        // The same words written again read the same: wait for the peer
+        // to say it wrote them before reading again.
+        self.stale = Some(header);
+        true
+    }
+
+    /// Nothing to read at the read position: if the peer said a while ago
+    /// that it wrote there, the header was lost. Returns whether the
+    /// feedback changed.
+    fn check_due(
+        &mut self,
+        now: Instant,
+        pass: Duration,
+        rto: Duration,
+        stats: &mut Stats,
+    ) -> bool {
+        let overdue = self.due_since.is_some_and(|t| now >= t + pass * 2);
+        let asked = self.nak_at.is_some_and(|t| now < t + rto);
+        if overdue && !asked && self.written > self.read_pos {
+            trace!(
+                "{} lost at {} seq {} written {}",
+                now,
+                self.read_pos,
+                self.expected.0,
+                self.written
+            );
+            stats.drop_lost += 1;
+            self.request_rewind(now, stats);
+            return true;
+        }
+        false
+    }
+
+    /// Asks the peer to write everything from the read position again, and
+    /// reports that nothing from there on was read.
+    fn request_rewind(&mut self, now: Instant, stats: &mut Stats) {
+        self.nak = self.nak.wrapping_add(1) & 3;
+        self.nak_at = Some(now);
+        self.consumed = self.read_pos;
+        self.written = self.read_pos;
+        self.due_since = None;
+        stats.naks_tx += 1;
+    }
+}
