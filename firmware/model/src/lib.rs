@@ -39,7 +39,7 @@
 //! than the latency: a write can only be seen a latency after it happens.
 //!
 //! A simulator keeps that bound by always running the CPU that is furthest
-//! behind ([`pick`]), and by giving it a [`Cpu::set_horizon`] up to which
+//! behind ([`Schedule`]), and by giving it a [`Cpu::set_horizon`] up to which
 //! it may run;
 //! the ports turn that into a [`burst_budget`] for the link layer, which
 //! splits longer transfers across polls. A write that arrives after its
@@ -58,6 +58,7 @@
 
 mod cpu;
 mod direction;
+mod pair;
 mod schedule;
 
 use core::cell::RefCell;
@@ -69,7 +70,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use tidenet_core::ringbuffer::{Aligner, ReceiveRingbuffer, TransmitRingbuffer};
 
 pub use cpu::Cpu;
-pub use schedule::pick;
+pub use pair::Pair;
+pub use schedule::{Schedule, MAX_CPUS};
 pub use tidenet_core::ringbuffer::CYCLE_NS;
 
 use direction::Direction;

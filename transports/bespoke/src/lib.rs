@@ -17,11 +17,9 @@
 //!   address to carry. A frame carries a stream id (one byte) instead of
 //!   ports, and lengths come from the frame header.
 //! - **One reliability layer, not two.** The ringbuffer link layer already
-//!   acknowledges and resends whole frames; TCP on top repeats that with
-//!   timers tuned for the internet. The bespoke stack keeps one sequence space
-//!   per link, acknowledged in the reverse direction's control word (which the
-//!   hardware re-streams every pass anyway), with a sliding window of as many
-//!   frames as the ringbuffer holds instead of today's one.
+//!   delivers frames in order, checked, with a sliding window and rewinds;
+//!   TCP on top repeats that with timers tuned for the internet. The bespoke
+//!   stack multiplexes streams straight onto the link's frames.
 //! - **Target overhead: two 64-bit words per frame** (the control and header
 //!   words of today's link frame), against 2 words plus 40 bytes of IPv4 and
 //!   TCP headers now: about 5 more payload words per frame, 3% more goodput
@@ -35,57 +33,63 @@
 //! - **Datagrams and ping** ride the same frames with a reserved stream id, so
 //!   the control channel and RTT need no second protocol.
 //!
-//! Until that exists, [`Bespoke`] holds the aligned ringbuffer and its
-//! address, and answers the rest with [`Error::Unsupported`].
+//! Until that exists, [`Bespoke`] runs the link layer, so its link aligns,
+//! comes up and counts like TCP/IP's, and answers everything above it with
+//! [`Error::Unsupported`].
 #![no_std]
 #![deny(missing_docs)]
 
-use core::net::IpAddr;
+use core::net::{IpAddr, Ipv4Addr};
 
-use tidenet_core::addr::HardwareId;
-use tidenet_core::ringbuffer::{AlignedRingbuffer, ReceiveRingbuffer, TransmitRingbuffer};
+use tidenet_core::addr::{self, HardwareId};
+use tidenet_core::ringbuffer::{ReceiveRingbuffer, TransmitRingbuffer};
 use tidenet_core::time::{Duration, Instant};
-use tidenet_core::{Error, Stats, StreamId, StreamState, Transport};
+use tidenet_core::{Error, LinkState, Stats, StreamId, StreamState, Transport};
+use tidenet_ringbuffer::{Config, Link};
 
-/// The bespoke stack on one aligned ringbuffer link. A stub: see the crate
-/// docs.
-pub struct Bespoke<T, R> {
-    /// The link it will drive; held so that the swap from `TcpIp` takes the
-    /// same parts.
-    _ring: AlignedRingbuffer<T, R>,
-    local: IpAddr,
+/// The bespoke stack on one ringbuffer link. A stub: see the crate docs.
+pub struct Bespoke<'a, T, R> {
+    link: Link<'a, T, R>,
+    local: Ipv4Addr,
 }
 
-impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Bespoke<T, R> {
-    /// The stack on `ring`, for the link end `id`.
-    pub fn new(ring: AlignedRingbuffer<T, R>, id: HardwareId) -> Self {
+impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Bespoke<'a, T, R> {
+    /// The stack on the ringbuffer pair `tx` and `rx` for the link end `id`,
+    /// its link configured by `link` and keeping its frames in flight in
+    /// `window`: the parts `TcpIp` takes, so that the swap is one line.
+    pub fn new(tx: T, rx: R, id: HardwareId, link: Config, window: &'a mut [u8]) -> Self {
+        let local = id.link_local();
         Bespoke {
-            _ring: ring,
-            local: IpAddr::V4(id.link_local()),
+            link: Link::new(tx, rx, addr::host_part(local), link, window),
+            local,
         }
     }
 }
 
-impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for Bespoke<T, R> {
+impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for Bespoke<'_, T, R> {
     fn stack(&self) -> &'static str {
         "bespoke"
     }
 
-    fn poll(&mut self, _now: Instant) -> bool {
-        false
+    fn poll(&mut self, now: Instant) -> bool {
+        self.link.poll(now)
     }
 
-    fn poll_at(&mut self, _now: Instant) -> Option<Instant> {
-        None
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        self.link.poll_at(now)
     }
 
     fn local_addr(&self) -> IpAddr {
-        self.local
+        IpAddr::V4(self.local)
     }
 
-    /// Learning the peer needs the link layer, which the stub does not run.
     fn peer(&self) -> Option<IpAddr> {
-        None
+        let host = self.link.peer_host()?;
+        addr::from_host_part(host).map(IpAddr::V4)
+    }
+
+    fn link_state(&self) -> LinkState {
+        self.link.state()
     }
 
     fn connect(&mut self, _peer: IpAddr, _port: u16) -> Result<StreamId, Error> {
@@ -140,10 +144,12 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for Bespoke<T, R> {
         None
     }
 
-    /// Nothing moves, so every counter stays at zero.
+    /// The link's counters; nothing above it moves.
     fn stats(&self) -> Stats {
-        Stats::default()
+        *self.link.stats()
     }
 
-    fn reset_stats(&mut self) {}
+    fn reset_stats(&mut self) {
+        self.link.reset_stats();
+    }
 }

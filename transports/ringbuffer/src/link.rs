@@ -28,9 +28,6 @@ pub enum Alignment {
 /// How a link behaves. [`Config::new`] gives the defaults.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
-    /// The host part of this end's link-local address, which the peer
-    /// learns from word 2.
-    pub host: u16,
     /// Seeds this end's session numbers. Give it something that differs
     /// from boot to boot (a free-running counter read at boot), so that a
     /// session after a reboot is new to the peer.
@@ -51,9 +48,8 @@ impl Config {
     /// The defaults: protocol alignment, a heartbeat every millisecond,
     /// down after 10 ms of silence, and alignment or the handshake started
     /// over after 10 ms without a step.
-    pub fn new(host: u16, boot: u16) -> Self {
+    pub fn new(boot: u16) -> Self {
         Config {
-            host,
             boot,
             alignment: Alignment::Protocol,
             heartbeat: Duration::from_millis(1),
@@ -136,6 +132,9 @@ struct Peer {
 pub struct Link<'a, T, R> {
     tx: T,
     rx: R,
+    /// The host part of this end's link-local address, which the peer
+    /// learns from word 2.
+    host: u16,
     config: Config,
     ring: Ring,
     mtu: usize,
@@ -165,10 +164,11 @@ pub struct Link<'a, T, R> {
 }
 
 impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
-    /// A link on `tx` and `rx`, keeping the frames it has in flight in
-    /// `window` (see [`Link::window_bytes`] for its size). It starts down,
-    /// and comes up by itself as it is polled.
-    pub fn new(tx: T, rx: R, config: Config, window: &'a mut [u8]) -> Self {
+    /// A link on `tx` and `rx` for the end whose link-local address has
+    /// host part `host`, keeping the frames it has in flight in `window`
+    /// (see [`Link::window_bytes`] for its size). It starts down, and comes
+    /// up by itself as it is polled.
+    pub fn new(tx: T, rx: R, host: u16, config: Config, window: &'a mut [u8]) -> Self {
         let depth = tx.data_len().min(rx.data_len());
         let ring = Ring::for_depth(depth);
         let pass = Duration::from_nanos(depth as u64 * CYCLE_NS);
@@ -186,6 +186,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         let mut link = Link {
             tx,
             rx,
+            host,
             config,
             ring,
             mtu: wire::mtu_for_depth(ring.words + wire::RING),
@@ -275,11 +276,15 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         ))
     }
 
-    /// Room for one frame of up to the MTU, if the window has it and the
-    /// link is up.
+    /// Whether [`transmit`](Link::transmit) would give room now: the link
+    /// is up and its window holds another frame of up to the MTU.
+    pub fn can_transmit(&self) -> bool {
+        matches!(self.phase, Phase::Up) && self.sender.has_room(self.mtu)
+    }
+
+    /// Room for one frame of up to the MTU, if the link can take it.
     pub fn transmit(&mut self) -> Option<Transmit<'_, 'a>> {
-        let up = matches!(self.phase, Phase::Up);
-        (up && self.sender.has_room(self.mtu)).then_some(Transmit {
+        self.can_transmit().then_some(Transmit {
             sender: &mut self.sender,
             dropped: &mut self.stats.drop_tx_full,
         })
@@ -367,7 +372,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
     /// The protocol has finished: zero word 0, which holds the marker, and
     /// start shaking hands.
     fn aligned(&mut self, now: Instant) {
-        trace!("{:x} {} aligned", self.config.host, now);
+        trace!("{:x} {} aligned", self.host, now);
         self.tx.write_slice(&[0], FEEDBACK);
         self.tx.set_enabled(true);
         self.rx.set_enabled(true);
@@ -389,7 +394,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
     fn write_identity(&mut self) {
         let binding = self.binding();
         let hello = Hello {
-            host: self.config.host,
+            host: self.host,
             version: wire::VERSION,
         };
         self.tx.write_slice(
@@ -402,7 +407,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         let (written, answered) = self.sender.progress();
         trace!(
             "{:x} write progress {} {} beat {}",
-            self.config.host,
+            self.host,
             written,
             answered,
             self.beat
@@ -498,7 +503,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
     fn come_up(&mut self, now: Instant) {
         trace!(
             "{:x} {} up session {} peer {}",
-            self.config.host,
+            self.host,
             now,
             self.session,
             self.peer.session
@@ -517,7 +522,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
     /// (the stack above re-sends what matters), and the link works on
     /// coming back.
     fn go_down(&mut self, reason: DownReason, now: Instant) {
-        trace!("{:x} {} down {:?}", self.config.host, now, reason);
+        trace!("{:x} {} down {:?}", self.host, now, reason);
         match reason {
             DownReason::PeerSilent => self.stats.down_peer_silent += 1,
             DownReason::PeerRestarted => self.stats.down_peer_restarted += 1,
@@ -673,6 +678,11 @@ pub struct Received<'l> {
 }
 
 impl Received<'_> {
+    /// The frame's bytes, to look at before taking them.
+    pub fn packet(&self) -> &[u8] {
+        self.receiver.ready().unwrap_or(&[])
+    }
+
     /// Hands the frame's bytes to `f`; the link reads the next one after.
     pub fn consume<U>(self, f: impl FnOnce(&[u8]) -> U) -> U {
         let result = f(self.receiver.ready().unwrap_or(&[]));

@@ -45,17 +45,29 @@ pub const SESSIONS: usize = 3;
 pub const RING: usize = 4;
 /// The largest packet the link carries, as on Ethernet.
 pub const MAX_MTU: usize = 1500;
+/// The MTU below which a frame may take more than half the ring.
+pub const MIN_MTU: usize = 256;
 /// The smallest ringbuffer that holds the control words and a frame.
 pub const MIN_DEPTH: usize = RING + 2;
 
 const CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
 
-/// The largest packet a ringbuffer of `depth` words carries: 1500 bytes, or
-/// what a frame filling the whole data ring holds.
+/// The largest packet a ringbuffer of `depth` words carries.
+///
+/// A frame takes at most half the data ring, so that the sender writes one
+/// frame while the receiver reads the one before: with a frame as long as
+/// the ring, the next could only follow the last one's reading, and the
+/// link would idle a round trip per frame. But never less than
+/// [`MIN_MTU`] bytes, or the whole ring where it holds less, so that TCP
+/// keeps a useful segment on shallow rings; and never more than 1500.
 pub const fn mtu_for_depth(depth: usize) -> usize {
-    let room = (depth.saturating_sub(RING) / 2).saturating_sub(1) * 8;
-    if room < MAX_MTU {
-        room
+    let ring = depth.saturating_sub(RING);
+    let whole = ring.saturating_sub(1) * 8;
+    let half = (ring / 2).saturating_sub(1) * 8;
+    let floor = if whole < MIN_MTU { whole } else { MIN_MTU };
+    let mtu = if half > floor { half } else { floor };
+    if mtu < MAX_MTU {
+        mtu
     } else {
         MAX_MTU
     }

@@ -1,18 +1,19 @@
 //! The [`Transport`] on smoltcp: TCP streams, UDP control datagrams and ping
-//! over a [`Mailbox`] link.
+//! over a ringbuffer [`Link`].
 
 use core::net::{IpAddr, Ipv4Addr};
 
-use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::iface::{Interface, PollResult, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint};
 use tidenet_core::addr::{self, HardwareId};
-use tidenet_core::ringbuffer::{AlignedRingbuffer, ReceiveRingbuffer, TransmitRingbuffer};
+use tidenet_core::ringbuffer::{ReceiveRingbuffer, TransmitRingbuffer};
 use tidenet_core::time::{earliest, Duration, Instant};
-use tidenet_core::{Error, Stats, StreamId, StreamState, Transport};
+use tidenet_core::{Error, LinkState, Stats, StreamId, StreamState, Transport};
+use tidenet_ringbuffer::wire::MAX_MTU;
+use tidenet_ringbuffer::{Config, Link};
 
-use crate::frame::MAX_MTU;
-use crate::link::Mailbox;
+use crate::device::IpLink;
 use crate::tcp_watch::TcpWatch;
 
 /// Streams (connected or listening) one transport holds at once.
@@ -28,12 +29,18 @@ const UDP_PACKETS: usize = 4;
 const IPV4_UDP_HEADERS: usize = 28;
 const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
 
+/// The link window [`Resources`] gives by default: the frames in flight of
+/// about four MTU-sized frames.
+pub const DEFAULT_WINDOW: usize = 6144;
+
 /// Memory for one [`TcpIp`]: socket storage and buffers, `BUF` bytes per
-/// stream per direction (which is also the TCP window).
+/// stream per direction (which is also the TCP window), and `WINDOW` bytes
+/// for the link's copies of its frames in flight.
 ///
 /// Static or boxed by the caller, in the manner of embassy-net's
 /// `StackResources`, so the transport itself allocates nothing.
-pub struct Resources<'a, const BUF: usize> {
+pub struct Resources<'a, const BUF: usize, const WINDOW: usize = DEFAULT_WINDOW> {
+    window: [u8; WINDOW],
     sockets: [SocketStorage<'a>; MAX_STREAMS + 1],
     tcp: [[u8; BUF]; 2 * MAX_STREAMS],
     udp_rx_meta: [udp::PacketMetadata; UDP_PACKETS],
@@ -42,10 +49,11 @@ pub struct Resources<'a, const BUF: usize> {
     udp_tx: [u8; 2 * MAX_MTU],
 }
 
-impl<const BUF: usize> Resources<'_, BUF> {
+impl<const BUF: usize, const WINDOW: usize> Resources<'_, BUF, WINDOW> {
     /// Zeroed resources.
     pub const fn new() -> Self {
         Resources {
+            window: [0; WINDOW],
             sockets: [SocketStorage::EMPTY; MAX_STREAMS + 1],
             tcp: [[0; BUF]; 2 * MAX_STREAMS],
             udp_rx_meta: [udp::PacketMetadata::EMPTY; UDP_PACKETS],
@@ -56,7 +64,7 @@ impl<const BUF: usize> Resources<'_, BUF> {
     }
 }
 
-impl<const BUF: usize> Default for Resources<'_, BUF> {
+impl<const BUF: usize, const WINDOW: usize> Default for Resources<'_, BUF, WINDOW> {
     fn default() -> Self {
         Self::new()
     }
@@ -84,7 +92,7 @@ struct Counters {
 
 /// TCP/IP over a bittide ringbuffer link.
 pub struct TcpIp<'a, T, R> {
-    device: TcpWatch<Mailbox<T, R>>,
+    device: TcpWatch<IpLink<'a, T, R>>,
     iface: Interface,
     sockets: SocketSet<'a>,
     tcp: [SocketHandle; MAX_STREAMS],
@@ -108,26 +116,21 @@ fn stamp(now: Instant) -> smoltcp::time::Instant {
 }
 
 impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
-    /// A transport on the aligned link `ring` for the link end `id`, using
-    /// `resources`. The link layer ([`Mailbox`]) is built here, from the
-    /// same `id`, so its address and the IP address cannot disagree.
-    pub fn new<const BUF: usize>(
-        ring: AlignedRingbuffer<T, R>,
+    /// A transport on the ringbuffer pair `tx` and `rx` for the link end
+    /// `id`, using `resources`. The link layer is built here, from the
+    /// same `id`, so its address and the IP address cannot disagree; it
+    /// aligns and comes up by itself as the transport is polled.
+    pub fn new<const BUF: usize, const WINDOW: usize>(
+        tx: T,
+        rx: R,
         id: HardwareId,
-        resources: &'a mut Resources<'a, BUF>,
+        link: Config,
+        resources: &'a mut Resources<'a, BUF, WINDOW>,
         now: Instant,
     ) -> Self {
         let local = id.link_local();
-        let mut device = TcpWatch::new(Mailbox::new(ring, addr::host_part(local)));
-        let mut config = Config::new(HardwareAddress::Ip);
-        // Initial sequence numbers and ephemeral ports differ per board.
-        config.random_seed = u64::from(u32::from(local)) << 16 | u64::from(id.port);
-        let mut iface = Interface::new(config, &mut device, stamp(now));
-        iface.update_ip_addrs(|addrs| {
-            let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(local), 16));
-        });
-
         let Resources {
+            window,
             sockets,
             tcp,
             udp_rx_meta,
@@ -135,6 +138,16 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
             udp_tx_meta,
             udp_tx,
         } = resources;
+        let link = Link::new(tx, rx, addr::host_part(local), link, &mut window[..]);
+        let mut device = TcpWatch::new(IpLink::new(link));
+        let mut config = smoltcp::iface::Config::new(HardwareAddress::Ip);
+        // Initial sequence numbers and ephemeral ports differ per board.
+        config.random_seed = u64::from(u32::from(local)) << 16 | u64::from(id.port);
+        let mut iface = Interface::new(config, &mut device, stamp(now));
+        iface.update_ip_addrs(|addrs| {
+            let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(local), 16));
+        });
+
         let mut set = SocketSet::new(&mut sockets[..]);
         let (rx_bufs, tx_bufs) = tcp.split_at_mut(MAX_STREAMS);
         let mut rx_bufs = rx_bufs.iter_mut();
@@ -148,9 +161,9 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
                 tcp::SocketBuffer::new(&mut rx[..]),
                 tcp::SocketBuffer::new(&mut tx[..]),
             );
-            // Send at once and acknowledge at once: the link moves one frame
-            // at a time, so holding data back only adds idle passes. Set once
-            // here because a socket keeps both across close and reuse.
+            // Send at once and acknowledge at once: holding data back only
+            // adds idle passes to a link that is not busy. Set once here
+            // because a socket keeps both across close and reuse.
             socket.set_nagle_enabled(false);
             socket.set_ack_delay(None);
             set.add(socket)
@@ -181,9 +194,9 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
         }
     }
 
-    /// The link layer underneath, for its MTU and timers.
-    pub fn mailbox(&self) -> &Mailbox<T, R> {
-        self.device.inner()
+    /// The link layer underneath, for its MTU, state and timers.
+    pub fn link(&self) -> &Link<'a, T, R> {
+        self.device.inner().link()
     }
 
     /// The peer if `peer` is it; the error that says why not otherwise.
@@ -319,7 +332,7 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
 
     fn poll(&mut self, now: Instant) -> bool {
         self.now = now;
-        let mut progress = self.device.inner_mut().poll(now);
+        let mut progress = self.device.inner_mut().link_mut().poll(now);
         progress |= self
             .iface
             .poll(stamp(now), &mut self.device, &mut self.sockets)
@@ -329,17 +342,17 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
         progress |= core::mem::take(&mut self.probes_taken);
         self.tend_slots();
         // Push what the stack just queued onto the link now, not next poll.
-        progress |= self.device.inner_mut().poll(now);
+        progress |= self.device.inner_mut().link_mut().poll(now);
         progress
     }
 
     fn poll_at(&mut self, now: Instant) -> Option<Instant> {
-        let link = self.device.inner().poll_at();
-        if !self.device.inner().can_take() {
-            // The stack can send nothing until an ack frees the mailbox, so
-            // its deadlines (often "now", for data it has ready) would only
-            // spin the caller. The ack arrives as link activity, and the
-            // link's own deadline covers its loss.
+        let link = self.link().poll_at(now);
+        if !self.link().can_transmit() {
+            // The stack can send nothing until an acknowledgement frees the
+            // window, so its deadlines (often "now", for data it has ready)
+            // would only spin the caller. The acknowledgement arrives as
+            // link activity, and the link's own deadline covers its loss.
             return link;
         }
         let stack = self
@@ -354,8 +367,12 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
     }
 
     fn peer(&self) -> Option<IpAddr> {
-        let host = self.device.inner().peer_host()?;
+        let host = self.link().peer_host()?;
         addr::from_host_part(host).map(IpAddr::V4)
+    }
+
+    fn link_state(&self) -> LinkState {
+        self.link().state()
     }
 
     fn connect(&mut self, peer: IpAddr, port: u16) -> Result<StreamId, Error> {
@@ -463,7 +480,7 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
     }
 
     fn max_datagram(&self) -> usize {
-        self.device.inner().mtu().saturating_sub(IPV4_UDP_HEADERS)
+        self.link().mtu().saturating_sub(IPV4_UDP_HEADERS)
     }
 
     fn send_datagram(&mut self, peer: IpAddr, data: &[u8]) -> Result<(), Error> {
@@ -541,7 +558,7 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
             pings_tx: c.pings_tx,
             pings_answered: c.pings_answered,
             pongs_rx: c.pongs_rx,
-            ..*self.device.inner().stats()
+            ..self.device.inner().stats()
         }
     }
 

@@ -13,12 +13,14 @@ fn binding() -> impl Strategy<Value = Binding> {
 
 #[test]
 fn mtu_follows_the_depth() {
-    // A frame fills at most the data ring: depth less 4 control words,
-    // less its header word.
+    // Half the data ring (depth less 4 control words), less the header
+    // word; the whole ring where half would hold less than 256 bytes.
     assert_eq!(mtu_for_depth(12), 56);
     assert_eq!(mtu_for_depth(16), 88);
-    assert_eq!(mtu_for_depth(128), 984);
-    assert_eq!(mtu_for_depth(194), 1500);
+    assert_eq!(mtu_for_depth(64), 256);
+    assert_eq!(mtu_for_depth(128), 488);
+    assert_eq!(mtu_for_depth(256), 1000);
+    assert_eq!(mtu_for_depth(384), 1500);
     assert_eq!(mtu_for_depth(4000), 1500);
     assert_eq!(frame_words(1500), 189);
     assert_eq!(frame_words(0), 1);

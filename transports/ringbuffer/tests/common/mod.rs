@@ -8,7 +8,7 @@ use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use tidenet_core::time::Duration;
 use tidenet_core::Stats;
-use tidenet_model::{pick, Cpu, Link as Model, LinkConfig, Port, Rx, Side, Tx};
+use tidenet_model::{Cpu, Link as Model, LinkConfig, Port, Rx, Schedule, Side, Tx};
 use tidenet_ringbuffer::{Alignment, Config, Link};
 
 pub type End<'r> = Link<'r, Tx<'r, 'r, 'r>, Rx<'r, 'r, 'r>>;
@@ -90,10 +90,6 @@ impl Traffic {
 pub struct Node<'r> {
     pub link: End<'r>,
     pub cpu: &'r Cpu,
-    /// Sleeping until this cycle, or runnable if `None`.
-    pub wake: Option<u64>,
-    /// Switched off: its CPU does nothing (a hung or powered-down node).
-    pub off: bool,
     pub traffic: Traffic,
     pub side: Side,
 }
@@ -101,6 +97,7 @@ pub struct Node<'r> {
 pub struct Rig<'r> {
     pub model: &'r RefCell<Model<'r>>,
     pub nodes: [Node<'r>; 2],
+    pub schedule: Schedule<'r>,
     pub setup: Setup,
     scratch: Vec<u8>,
     /// The first mismatch seen, if any.
@@ -121,16 +118,11 @@ pub fn with_rig<T>(
     let mtu = tidenet_ringbuffer::wire::mtu_for_depth(setup.link.depth);
     let node = |side, cpu, window, n: u16| {
         let (tx, rx) = Port::pair(&model, side, cpu);
-        let mut config = Config::new(
-            0x0100 + n,
-            (setup.link.seed as u16).wrapping_mul(7).wrapping_add(n),
-        );
+        let mut config = Config::new((setup.link.seed as u16).wrapping_mul(7).wrapping_add(n));
         config.alignment = setup.alignment;
         Node {
-            link: Link::new(tx, rx, config, window),
+            link: Link::new(tx, rx, 0x0100 + n, config, window),
             cpu,
-            wake: None,
-            off: false,
             traffic: Traffic::new(
                 setup.link.seed.wrapping_mul(2) + u64::from(n),
                 setup.link.seed.wrapping_mul(2) + 1 - u64::from(n),
@@ -148,6 +140,7 @@ pub fn with_rig<T>(
     let mut rig = Rig {
         model: &model,
         nodes,
+        schedule: Schedule::new(&[&cpus[0], &cpus[1]], setup.link.latency as u64),
         setup,
         scratch: Vec::new(),
         corrupted: None,
@@ -168,53 +161,30 @@ impl<'r> Rig<'r> {
     /// Runs one step of the node whose turn it is; false if neither will
     /// ever act again.
     pub fn step(&mut self) -> bool {
-        let cpus = [self.nodes[0].cpu, self.nodes[1].cpu];
-        let model = self.model.borrow();
-        let next: Vec<Option<u64>> = self
-            .nodes
-            .iter()
-            .map(|n| {
-                if n.off {
-                    return None;
-                }
-                match n.wake {
-                    None => Some(n.cpu.cycles()),
-                    Some(t) => [Some(t), model.next_landing(n.side)]
-                        .into_iter()
-                        .flatten()
-                        .min(),
-                }
-            })
-            .collect();
-        let latency = model.latency();
-        drop(model);
-        let Some(i) = pick(&cpus, &next, latency) else {
-            return false;
-        };
-        let node = &mut self.nodes[i];
-        let now = node.cpu.instant();
-        self.model
-            .borrow_mut()
-            .take_landed(node.side, node.cpu.cycles());
-        let mut busy = node.link.poll(now);
-        busy |= Self::serve(node, &mut self.scratch, &mut self.corrupted);
-        if std::env::var("RIG_TRACE").is_ok() {
-            eprintln!(
-                "rig node {i} at {} busy {busy} poll_at {:?}",
-                node.cpu.cycles(),
-                node.link.poll_at(now)
-            );
-        }
-        node.wake = if busy {
-            None
-        } else {
-            Some(
-                node.link
-                    .poll_at(now)
-                    .map_or(u64::MAX, |t| t.as_nanos().div_ceil(8)),
+        let Rig {
+            model,
+            nodes,
+            schedule,
+            scratch,
+            corrupted,
+            ..
+        } = self;
+        let sides = [nodes[0].side, nodes[1].side];
+        schedule
+            .step(
+                |i| model.borrow().next_landing(sides[i]),
+                |i, now| {
+                    let node = &mut nodes[i];
+                    model.borrow_mut().take_landed(node.side, node.cpu.cycles());
+                    let busy = node.link.poll(now) | Self::serve(node, scratch, corrupted);
+                    if busy {
+                        Some(now)
+                    } else {
+                        node.link.poll_at(now)
+                    }
+                },
             )
-        };
-        true
+            .is_some()
     }
 
     /// The node's application: sends while the window has room, takes and
