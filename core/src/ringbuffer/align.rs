@@ -163,26 +163,31 @@ impl Aligner {
                     }
                 }
             },
-            State::Scan { next, cleared } => {
-                tx.write_slice(&[ANNOUNCE], 0);
-                match scan(rx, next) {
-                    Ok(0) => {
-                        tx.write_slice(&[ACKNOWLEDGE], 0);
-                        State::WaitAcknowledge
-                    }
-                    Ok(n) if cleared != Some(n) => {
-                        rx.set_clear_at_count(n);
-                        State::Scan {
-                            next: 0,
-                            cleared: Some(n),
-                        }
-                    }
-                    // The stale copy of a marker already cleared for:
-                    // look again from the start.
-                    Ok(_) => State::Scan { next: 0, cleared },
-                    Err(next) => State::Scan { next, cleared },
+            // Reads before writes: a write can use up the step a read needs.
+            State::Scan { next, cleared } => match scan(rx, next) {
+                Ok(0) => {
+                    tx.write_slice(&[ACKNOWLEDGE], 0);
+                    State::WaitAcknowledge
                 }
-            }
+                found => {
+                    tx.write_slice(&[ANNOUNCE], 0);
+                    match found {
+                        Ok(n) if cleared != Some(n) => {
+                            rx.set_clear_at_count(n);
+                            State::Scan {
+                                next: 0,
+                                cleared: Some(n),
+                            }
+                        }
+                        // The stale copy of a marker already cleared for:
+                        // look again from the start.
+                        Ok(_) => State::Scan { next: 0, cleared },
+                        Err(next) => State::Scan { next, cleared },
+                    }
+                }
+            },
+            // A read must wait while the budget has none.
+            State::WaitAcknowledge | State::WaitZeros if rx.burst_budget() == 0 => self.state,
             State::WaitAcknowledge => {
                 if matches!(read_word0(rx), ACKNOWLEDGE | 0) {
                     tx.set_enabled(false);
@@ -217,11 +222,12 @@ fn read_word0<R: ReceiveRingbuffer>(rx: &mut R) -> u64 {
 }
 
 /// Writes zeros over the transmit memory from `from`, as far as the bus
-/// budget allows: where to go on next time, or `None` once done.
+/// budget allows (none while it is 0): where to go on next time, or `None`
+/// once done.
 fn clear<T: TransmitRingbuffer>(tx: &mut T, from: usize) -> Option<usize> {
     const ZEROS: [u64; CHUNK] = [0; CHUNK];
     let depth = tx.data_len();
-    let mut budget = tx.burst_budget().max(1);
+    let mut budget = tx.burst_budget();
     let mut base = from.min(depth);
     while base < depth && budget > 0 {
         let len = CHUNK.min(depth - base).min(budget);
@@ -233,11 +239,12 @@ fn clear<T: TransmitRingbuffer>(tx: &mut T, from: usize) -> Option<usize> {
 }
 
 /// Scans the receive memory from `from` for a marker, as far as the bus
-/// budget allows: `Ok` with the lowest index holding one, or `Err` with
-/// where to go on next time (0 once the whole memory was read).
+/// budget allows (none while it is 0): `Ok` with the lowest index holding
+/// one, or `Err` with where to go on next time (0 once the whole memory was
+/// read).
 fn scan<R: ReceiveRingbuffer>(rx: &mut R, from: usize) -> Result<usize, usize> {
     let depth = rx.data_len();
-    let mut budget = rx.burst_budget().max(1);
+    let mut budget = rx.burst_budget();
     let mut chunk = [0u64; CHUNK];
     let mut base = from.min(depth);
     while base < depth && budget > 0 {

@@ -35,8 +35,9 @@ pub trait TransmitRingbuffer {
 
     /// How many words the CPU may move now before it should let other work
     /// run: a hint for the link layer, which splits longer transfers across
-    /// polls. Hardware has no such limit, hence the default; the hardware
-    /// model uses it to keep the CPUs it simulates in step.
+    /// polls and moves nothing while it is 0. Hardware has no such limit,
+    /// hence the default; the hardware model uses it to keep the CPUs it
+    /// simulates in step.
     fn burst_budget(&self) -> usize {
         usize::MAX
     }

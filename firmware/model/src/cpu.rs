@@ -17,6 +17,8 @@ use tidenet_core::time::Instant;
 #[derive(Debug)]
 pub struct Cpu {
     now: Cell<u64>,
+    /// The clock when the horizon was last set: the start of a step.
+    step: Cell<u64>,
     /// Cycles spent on bus accesses.
     busy: Cell<u64>,
     horizon: Cell<u64>,
@@ -30,6 +32,7 @@ impl Cpu {
     pub const fn new(bus_cycles: u64) -> Self {
         Cpu {
             now: Cell::new(0),
+            step: Cell::new(0),
             busy: Cell::new(0),
             horizon: Cell::new(u64::MAX),
             bus_cycles: if bus_cycles == 0 { 1 } else { bus_cycles },
@@ -68,15 +71,37 @@ impl Cpu {
     /// CPUs sets it before each step (see the crate docs).
     pub fn set_horizon(&self, cycles: u64) {
         self.horizon.set(cycles);
+        self.step.set(self.now.get());
     }
 
-    /// Words this CPU may move before its horizon, or `limit` if that is
-    /// sooner; at least one, so that whoever asks always makes progress.
-    pub(crate) fn budget(&self, limit: u64) -> usize {
-        let left = self.horizon.get().min(limit).saturating_sub(self.now.get());
-        usize::try_from(left / self.bus_cycles)
-            .unwrap_or(usize::MAX)
-            .max(1)
+    #[cfg(feature = "trace")]
+    pub(crate) fn horizon_at(&self) -> u64 {
+        self.horizon.get()
+    }
+
+    /// Whether this CPU has used up its step: it may not read before the
+    /// others catch up, so a simulated task that would go on should yield.
+    pub fn must_yield(&self) -> bool {
+        self.reads() == 0
+    }
+
+    /// Words this CPU may read before its horizon.
+    pub(crate) fn reads(&self) -> usize {
+        self.words_until(self.horizon.get())
+    }
+
+    /// Words this CPU may access before cycle `until`. At least one at the
+    /// start of a step, so that a CPU always makes progress however short
+    /// the latency; none once it is past.
+    pub(crate) fn words_until(&self, until: u64) -> usize {
+        let now = self.now.get();
+        let left = until.saturating_sub(now);
+        let words = usize::try_from(left / self.bus_cycles).unwrap_or(usize::MAX);
+        if now == self.step.get() {
+            words.max(1)
+        } else {
+            words
+        }
     }
 
     /// Spends one word access; returns the cycles at which its low and its

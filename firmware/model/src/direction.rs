@@ -3,6 +3,7 @@
 
 use core::ops::Range;
 
+use heapless::Vec;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -15,6 +16,19 @@ use super::{chance, Faults, Injected, WriteFate};
 pub(super) const fn pipe_words(latency: usize, write_ahead: usize) -> usize {
     2 * (latency + 1) + 64 + write_ahead
 }
+
+/// A write to a receive register, which takes effect at the landing of its
+/// cycle.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum RxChange {
+    /// Start or stop storing arriving words.
+    Enable(bool),
+    /// Restart the write counter at 0 when it next reaches this count.
+    ClearAt(usize),
+}
+
+/// Receive register writes a direction holds until the landings reach them.
+const RX_CHANGES: usize = 4;
 
 /// The hardware of one direction, evaluated lazily in two stages.
 ///
@@ -55,6 +69,9 @@ pub(super) struct Direction<'m> {
     /// The transmit index the last write burst would go on at, and its
     /// fate.
     burst: Option<(usize, WriteFate)>,
+    /// Receive register writes not yet reached by the landings, with their
+    /// cycles, oldest first.
+    rx_changes: Vec<(u64, RxChange), RX_CHANGES>,
 }
 
 impl<'m> Direction<'m> {
@@ -88,6 +105,7 @@ impl<'m> Direction<'m> {
             write_rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             outage_rng: Xoshiro256PlusPlus::seed_from_u64(!seed),
             burst: None,
+            rx_changes: Vec::new(),
         }
     }
 
@@ -102,6 +120,12 @@ impl<'m> Direction<'m> {
     /// Departures are known for every cycle before this one.
     pub(super) fn departed(&self) -> u64 {
         self.depart
+    }
+
+    /// Landings are applied for every cycle before this one.
+    #[cfg(feature = "trace")]
+    pub(super) fn landed(&self) -> u64 {
+        self.land
     }
 
     /// The last cycle a write may take effect at before the pipe would
@@ -164,13 +188,30 @@ impl<'m> Direction<'m> {
         self.tx_enabled = enabled;
     }
 
-    pub(super) fn set_rx_enabled(&mut self, enabled: bool) {
-        self.rx_enabled = enabled;
+    /// Notes a receive register write at cycle `at`, for the landings to
+    /// apply when they reach it.
+    pub(super) fn change_rx(
+        &mut self,
+        at: u64,
+        change: RxChange,
+        faults: &Faults,
+        injected: &mut Injected,
+    ) {
+        if self.land >= at {
+            self.apply(change);
+        } else if let Err(pending) = self.rx_changes.push((at, change)) {
+            // Full: bring the landings up to it and apply it now.
+            self.land_until(pending.0, faults, injected);
+            self.apply(pending.1);
+        }
     }
 
-    pub(super) fn set_clear_at_count(&mut self, count: usize) {
-        // A count the counter never reaches never fires, as in hardware.
-        self.clear_at = (count < self.depth()).then_some(count);
+    fn apply(&mut self, change: RxChange) {
+        match change {
+            RxChange::Enable(enabled) => self.rx_enabled = enabled,
+            // A count the counter never reaches never fires, as in hardware.
+            RxChange::ClearAt(count) => self.clear_at = (count < self.depth()).then_some(count),
+        }
     }
 
     /// Computes every departure before cycle `to`.
@@ -207,8 +248,16 @@ impl<'m> Direction<'m> {
         let pipe = self.pipe.len() as u64;
         while self.land < to {
             let a = self.land;
+            while let Some(&(at, change)) = self.rx_changes.first() {
+                if at > a {
+                    break;
+                }
+                self.apply(change);
+                self.rx_changes.remove(0);
+            }
             let idle = self.depart <= a.saturating_sub(self.latency);
-            if idle && self.clear_at.is_none() && to - a > depth + 1 {
+            let settled = self.clear_at.is_none() && self.rx_changes.is_empty();
+            if idle && settled && to - a > depth + 1 {
                 let skip = to - a - depth - 1;
                 let departed = (a + skip).saturating_sub(self.latency);
                 self.depart = self.depart.max(departed);

@@ -74,7 +74,7 @@ pub use pair::Pair;
 pub use schedule::{Schedule, MAX_CPUS};
 pub use tidenet_core::ringbuffer::CYCLE_NS;
 
-use direction::Direction;
+use direction::{Direction, RxChange};
 
 /// Faults injected on top of those that timing causes. Rates are fractions
 /// from 0 to 1.
@@ -362,6 +362,15 @@ impl<'m> Link<'m> {
             };
             if low < self.dirs[dir].departed() {
                 self.late_writes += 1;
+                #[cfg(feature = "trace")]
+                {
+                    extern crate std;
+                    std::eprintln!(
+                        "late write dir {dir} at {low} departed {} land {}",
+                        self.dirs[dir].departed(),
+                        self.dirs[dir].landed()
+                    );
+                }
             }
             let d = &mut self.dirs[dir];
             d.depart_until(low, &self.faults, &mut self.injected);
@@ -399,6 +408,14 @@ impl<'m> Link<'m> {
     fn read(&mut self, dir: usize, cpu: &Cpu, dst: &mut [u64], offset: usize) {
         for (i, word) in dst.iter_mut().enumerate() {
             let (low, high) = cpu.access();
+            #[cfg(feature = "trace")]
+            if high > cpu.horizon_at() {
+                extern crate std;
+                std::eprintln!(
+                    "read past horizon dir {dir} at {high} horizon {} offset {offset}",
+                    cpu.horizon_at()
+                );
+            }
             let d = &mut self.dirs[dir];
             d.land_until(low, &self.faults, &mut self.injected);
             let low_half = d.rx_word(offset + i) & LOW;
@@ -500,12 +517,13 @@ impl TransmitRingbuffer for Tx<'_, '_, '_> {
         dirs[*dir].set_tx_enabled(enabled);
     }
 
-    /// Writes may run ahead of the reader's clock as far as the words in
-    /// flight fit in the model's pipe.
+    /// Writes may run ahead of the reader's clock, and past this CPU's own
+    /// horizon, as far as the words in flight fit in the model's pipe: no
+    /// other CPU can see them before their landing either way.
     fn burst_budget(&self) -> usize {
         let Port { link, cpu, dir } = &self.0;
         let horizon = link.borrow().dirs[*dir].write_horizon();
-        cpu.budget(horizon)
+        cpu.words_until(horizon)
     }
 }
 
@@ -520,24 +538,26 @@ impl ReceiveRingbuffer for Rx<'_, '_, '_> {
     }
 
     fn set_enabled(&mut self, enabled: bool) {
-        self.register(|dir| dir.set_rx_enabled(enabled));
+        self.register(RxChange::Enable(enabled));
     }
 
     fn set_clear_at_count(&mut self, count: usize) {
-        self.register(|dir| dir.set_clear_at_count(count));
+        self.register(RxChange::ClearAt(count));
     }
 
     /// Reads may run ahead of other CPUs only to the horizon the scheduler
     /// set: further, and a write they should see might not have happened.
     fn burst_budget(&self) -> usize {
-        self.0.cpu.budget(u64::MAX)
+        self.0.cpu.reads()
     }
 }
 
-impl<'m> Rx<'_, 'm, '_> {
+impl Rx<'_, '_, '_> {
     /// A receive register write: one bus access, then the change takes
-    /// effect for every word landing from then on.
-    fn register(&self, f: impl FnOnce(&mut Direction<'m>)) {
+    /// effect for every word landing from then on. Noted with its cycle
+    /// rather than applied at once, so that it does not make the hardware
+    /// run ahead of the peer CPU.
+    fn register(&self, change: RxChange) {
         let Port { link, cpu, dir } = &self.0;
         let at = cpu.register();
         let mut link = link.borrow_mut();
@@ -547,8 +567,7 @@ impl<'m> Rx<'_, 'm, '_> {
             injected,
             ..
         } = &mut *link;
-        dirs[*dir].land_until(at, faults, injected);
-        f(&mut dirs[*dir]);
+        dirs[*dir].change_rx(at, change, faults, injected);
     }
 }
 

@@ -69,6 +69,14 @@ impl<'c> Schedule<'c> {
         }
     }
 
+    /// Gives CPU `i` work now: something outside its steps (another CPU's
+    /// task, say) made it ready.
+    pub fn wake(&mut self, i: usize) {
+        if let Some(sleep) = self.sleep.get_mut(i) {
+            *sleep = None;
+        }
+    }
+
     /// When CPU `i` acts next: not before its own clock.
     fn next(&self, i: usize, landing: &impl Fn(usize) -> Option<u64>) -> Option<u64> {
         if self.off[i] {
@@ -86,6 +94,15 @@ impl<'c> Schedule<'c> {
         Some(at.max(clock))
     }
 
+    /// When the next step would run, and on which CPU; `None` if no CPU
+    /// will ever act again. For a simulation paced by a wall clock, which
+    /// runs only what is due.
+    pub fn peek(&self, landing: impl Fn(usize) -> Option<u64>) -> Option<(usize, u64)> {
+        (0..self.cpus.len())
+            .filter_map(|i| self.next(i, &landing).map(|t| (i, t)))
+            .min_by_key(|&(i, t)| (t, i))
+    }
+
     /// Runs one step of the CPU whose turn it is: `run(i, now)` does its
     /// work and returns when it wants to run again (`now` if it has more,
     /// `None` for only when a write lands). `landing(i)` is when the next
@@ -96,9 +113,7 @@ impl<'c> Schedule<'c> {
         landing: impl Fn(usize) -> Option<u64>,
         run: impl FnOnce(usize, Instant) -> Option<Instant>,
     ) -> Option<usize> {
-        let (index, at) = (0..self.cpus.len())
-            .filter_map(|i| self.next(i, &landing).map(|t| (i, t)))
-            .min_by_key(|&(i, t)| (t, i))?;
+        let (index, at) = self.peek(&landing)?;
         let others = (0..self.cpus.len())
             .filter(|&i| i != index)
             .filter_map(|i| self.next(i, &landing))

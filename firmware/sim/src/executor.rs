@@ -1,8 +1,10 @@
-//! A small executor for async node code on the link model's virtual clock.
+//! A small executor for async node code on the link model's virtual
+//! clocks.
 //!
-//! Single-threaded and deterministic: tasks run in the order they were
-//! woken, and when none is ready, [`VirtualTime`] jumps straight to the next
-//! timer or link landing. Nothing spins, so a run costs host time in
+//! Single-threaded and deterministic. Each task runs on one node's CPU; the
+//! CPU whose clock is furthest behind runs next ([`VirtualTime`]), its ready
+//! tasks in the order they were woken, and a CPU with none sleeps until its
+//! next timer or link landing. Nothing spins, so a run costs host time in
 //! proportion to the work done, and the same seed gives the same run. Every
 //! poll of every task is counted, so tests can bound how often tasks wake.
 
@@ -31,6 +33,8 @@ pub struct Executor<'a> {
 
 struct Task<'a> {
     name: &'static str,
+    /// The CPU it runs on.
+    cpu: usize,
     /// `None` once finished.
     future: Option<Pin<Box<dyn Future<Output = ()> + 'a>>>,
     waker: Arc<TaskWaker>,
@@ -105,15 +109,26 @@ impl<'a> Executor<'a> {
         Self::default()
     }
 
-    /// Adds a task that [`run`](Executor::run) waits for.
-    pub fn spawn(&mut self, name: &'static str, future: impl Future<Output = ()> + 'a) -> TaskId {
-        self.add(name, Box::pin(future), false)
+    /// Adds a task on CPU `cpu` that [`run`](Executor::run) waits for.
+    pub fn spawn(
+        &mut self,
+        cpu: usize,
+        name: &'static str,
+        future: impl Future<Output = ()> + 'a,
+    ) -> TaskId {
+        self.add(cpu, name, Box::pin(future), false)
     }
 
-    /// Adds a task that runs only as long as the others do, such as a net
-    /// task, which never finishes.
-    pub fn spawn_background<F: Future + 'a>(&mut self, name: &'static str, future: F) -> TaskId {
+    /// Adds a task on CPU `cpu` that runs only as long as the others do,
+    /// such as a net task, which never finishes.
+    pub fn spawn_background<F: Future + 'a>(
+        &mut self,
+        cpu: usize,
+        name: &'static str,
+        future: F,
+    ) -> TaskId {
         self.add(
+            cpu,
             name,
             Box::pin(async move {
                 future.await;
@@ -124,6 +139,7 @@ impl<'a> Executor<'a> {
 
     fn add(
         &mut self,
+        cpu: usize,
         name: &'static str,
         future: Pin<Box<dyn Future<Output = ()> + 'a>>,
         background: bool,
@@ -137,6 +153,7 @@ impl<'a> Executor<'a> {
         waker.wake_by_ref();
         self.tasks.push(Task {
             name,
+            cpu,
             future: Some(future),
             waker,
             polls: 0,
@@ -151,14 +168,9 @@ impl<'a> Executor<'a> {
     }
 
     /// Runs until every task not in the background has finished, letting
-    /// virtual time pass whenever no task is ready, up to `limit`.
+    /// virtual time pass whenever a CPU has no ready task, up to `limit`.
     pub fn run(&mut self, time: &VirtualTime<'_>, limit: Instant) -> Result<(), RunError> {
         loop {
-            while let Some(index) = self.next_ready() {
-                self.poll(index);
-                // Tasks on different links moved their own clocks.
-                time.sync();
-            }
             if self
                 .tasks
                 .iter()
@@ -172,7 +184,18 @@ impl<'a> Executor<'a> {
                     waiting: self.waiting(),
                 });
             }
-            if !time.advance(limit) {
+            // A task woken from another CPU (by shared state, not by the
+            // link) makes its own CPU ready.
+            for cpu in self.ready_cpus() {
+                time.has_work(cpu);
+            }
+            let stepped = time.step(|cpu| {
+                if let Some(index) = self.next_ready(cpu) {
+                    self.poll(index);
+                }
+                self.ready_cpus().contains(&cpu)
+            });
+            if !stepped {
                 return Err(RunError::Stalled {
                     at: time.now(),
                     waiting: self.waiting(),
@@ -181,12 +204,17 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn next_ready(&self) -> Option<usize> {
-        let index = self
-            .ready
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front()?;
+    /// The CPUs with a task ready.
+    fn ready_cpus(&self) -> Vec<usize> {
+        let ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        ready.iter().map(|&i| self.tasks[i].cpu).collect()
+    }
+
+    /// The first ready task on `cpu`, taken off the ready queue.
+    fn next_ready(&self, cpu: usize) -> Option<usize> {
+        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        let at = ready.iter().position(|&i| self.tasks[i].cpu == cpu)?;
+        let index = ready.remove(at)?;
         self.tasks[index]
             .waker
             .queued
@@ -222,7 +250,7 @@ mod tests {
 
     use tidenet_core::asynch::Clock;
     use tidenet_core::time::{Duration, Instant};
-    use tidenet_ringbuffer::model::{Link, LinkConfig};
+    use tidenet_model::{Cpu, Link, LinkConfig};
 
     use super::{Executor, RunError};
     use crate::virtual_time::VirtualTime;
@@ -232,13 +260,14 @@ mod tests {
         let config = LinkConfig::default();
         let mut memory = vec![0; config.memory_words()];
         let link = RefCell::new(Link::new(&config, &mut memory).unwrap());
-        let time = VirtualTime::new(vec![&link]);
+        let cpus = [Cpu::new(8), Cpu::new(8)];
+        let time = VirtualTime::new(vec![&link], vec![&cpus[0], &cpus[1]]);
         let order = RefCell::new(Vec::new());
         let mut executor = Executor::new();
         let mut ids = Vec::new();
-        for (name, micros) in [("late", 300), ("early", 100), ("middle", 200)] {
-            let (clock, order) = (time.clock(), &order);
-            ids.push(executor.spawn(name, async move {
+        for (cpu, name, micros) in [(0, "late", 300), (1, "early", 100), (0, "middle", 200)] {
+            let (clock, order) = (time.clock(cpu), &order);
+            ids.push(executor.spawn(cpu, name, async move {
                 clock.at(Instant::from_micros(micros)).await;
                 order.borrow_mut().push((name, clock.now()));
             }));
@@ -254,6 +283,9 @@ mod tests {
         );
         // Once to start and once when due: no polling in between.
         assert!(ids.iter().all(|&id| executor.polls(id) == 2));
+        // Each CPU's clock went as far as its own tasks took it.
+        assert_eq!(cpus[0].instant(), Instant::from_micros(300));
+        assert_eq!(cpus[1].instant(), Instant::from_micros(100));
     }
 
     #[test]
@@ -261,11 +293,12 @@ mod tests {
         let config = LinkConfig::default();
         let mut memory = vec![0; config.memory_words()];
         let link = RefCell::new(Link::new(&config, &mut memory).unwrap());
-        let time = VirtualTime::new(vec![&link]);
+        let cpu = Cpu::new(8);
+        let time = VirtualTime::new(vec![&link], vec![&cpu]);
         let mut executor = Executor::new();
-        executor.spawn("forever", std::future::pending());
-        let clock = time.clock();
-        executor.spawn_background("ticker", async move {
+        executor.spawn(0, "forever", std::future::pending());
+        let clock = time.clock(0);
+        executor.spawn_background(0, "ticker", async move {
             clock.at(Instant::ZERO + Duration::from_millis(5)).await;
         });
         let err = executor

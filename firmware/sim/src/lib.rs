@@ -1,11 +1,13 @@
 //! Simulated bittide nodes on the ringbuffer model, for the `tidenet` tool
 //! and for tests that need two nodes talking over a lossy link.
 //!
-//! [`transfer`] is the demo's engine: it aligns a modelled link, brings up
-//! the chosen stack on both ends, moves a stream of bytes from node A to
-//! node B and reports what arrived, how long it took in virtual time, and
-//! every counter on the way. It drives the nodes either from one poll loop
-//! or as async tasks on [`executor::Executor`], the virtual-time executor.
+//! [`transfer`] is the demo's engine: it puts the chosen stack on both ends
+//! of a modelled link, lets the link align and come up, moves a stream of
+//! bytes from node A to node B and reports what arrived, how long it took
+//! in virtual time, and every counter on the way. Each node has its own
+//! CPU, so the two ends work side by side in virtual time. It drives the
+//! nodes either as poll loops or as async tasks on [`executor::Executor`],
+//! the virtual-time executor.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -17,11 +19,12 @@ use sha2::{Digest, Sha256};
 use tidenet_bespoke::Bespoke;
 use tidenet_core::addr::HardwareId;
 use tidenet_core::asynch::{self, State};
-use tidenet_core::time::Duration;
-use tidenet_core::{Error, Stats, StreamId, Transport};
-use tidenet_ringbuffer::frame::mtu_for_depth;
-use tidenet_ringbuffer::model::{self, ConfigError, Injected, Link, LinkConfig, Side, CYCLE_NS};
-use tidenet_ringbuffer::{Resources, TcpIp};
+use tidenet_core::time::{Duration, Instant};
+use tidenet_core::{Error, LinkState, Stats, StreamId, Transport};
+use tidenet_model::{ConfigError, Cpu, Injected, Link, LinkConfig, Port, Schedule, Side, CYCLE_NS};
+use tidenet_ringbuffer::wire::mtu_for_depth;
+use tidenet_ringbuffer::Config;
+use tidenet_tcpip::{Resources, TcpIp};
 
 pub mod executor;
 pub mod nodes;
@@ -36,8 +39,9 @@ use virtual_time::VirtualTime;
 pub const DEMO_PORT: u16 = 7000;
 /// Bytes per stream per direction in the demo's transports.
 const STREAM_BUFFER: usize = 16 * 1024;
-/// Polls each end gets to align before the link is declared dead.
-const ALIGN_POLLS: usize = 100_000;
+/// Bytes of each link's window in the demo's transports: enough frames in
+/// flight for a 4000-word ring at full rate.
+const WINDOW: usize = 16 * 1024;
 
 /// One transfer from node A to node B.
 #[derive(Clone, Copy, Debug)]
@@ -46,8 +50,10 @@ pub struct TransferConfig {
     pub bytes: u64,
     /// The modelled link.
     pub link: LinkConfig,
-    /// Virtual time without a new byte arriving after which the transfer
-    /// counts as stalled.
+    /// Link cycles one 64-bit bus access costs each node's CPU.
+    pub bus_cycles: u64,
+    /// Virtual time without a new byte arriving (or, before, without the
+    /// link coming up) after which the transfer counts as stalled.
     pub stall_cycles: u64,
     /// The stack both nodes run.
     pub stack: Stack,
@@ -58,8 +64,8 @@ pub struct TransferConfig {
 /// How the nodes' code drives their transports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Driver {
-    /// One loop polls both transports and tries every operation in turn,
-    /// as the node firmware does.
+    /// A loop per node polls its transport and tries every operation in
+    /// turn, as the node firmware does, and sleeps while nothing is due.
     #[default]
     Poll,
     /// Async tasks on the virtual-time executor: a net task per node, woken
@@ -73,6 +79,7 @@ impl Default for TransferConfig {
         TransferConfig {
             bytes: 4 << 20,
             link: LinkConfig::default(),
+            bus_cycles: 8,
             // One virtual second: a hundred times TCP/IP's smallest RTO.
             stall_cycles: 125_000_000,
             stack: Stack::Tcpip,
@@ -90,8 +97,8 @@ pub struct Report {
     pub received_sha256: [u8; 32],
     /// Bytes B received.
     pub received: u64,
-    /// Cycles alignment took.
-    pub align_cycles: u64,
+    /// Cycles until both ends had the link up: alignment and handshake.
+    pub up_cycles: u64,
     /// Cycles from `connect` to the last byte arriving.
     pub transfer_cycles: u64,
     /// The link's MTU.
@@ -102,8 +109,13 @@ pub struct Report {
     pub b: Stats,
     /// What the model injected.
     pub injected: Injected,
-    /// Link cycles one bus word costs, for the bus ceiling.
+    /// Link cycles one bus word costs each CPU, for the bus ceiling.
     pub bus_cycles: u64,
+    /// Of the transfer's cycles, the fraction each CPU spent on bus
+    /// accesses.
+    pub busy: [f64; 2],
+    /// Writes the model applied late: zero when the run was exact.
+    pub late_writes: u64,
     /// How often the nodes' code ran.
     pub polls: Polls,
 }
@@ -111,10 +123,10 @@ pub struct Report {
 /// How often a transfer's code ran: the measure of busy polling.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Polls {
-    /// Polls of the two transports: by the loop, or by the two net tasks.
+    /// Polls of the two transports: by the loops, or by the two net tasks.
     pub transport: u64,
     /// Polls of the sender and receiver tasks under [`Driver::Async`]; the
-    /// poll loop has no tasks.
+    /// poll loops have no tasks.
     pub tasks: u64,
 }
 
@@ -139,11 +151,17 @@ impl Report {
         self.bytes_per_cycle() / 8.0
     }
 
-    /// Goodput as a fraction of what the CPUs' buses can move: each payload
-    /// word is written once and read once, at `bus_cycles` each, and the two
-    /// CPUs share the model's one clock: 8 bytes per `2 * bus_cycles` cycles.
-    pub fn bus_efficiency(&self) -> f64 {
-        self.bytes_per_cycle() / (8.0 / (2 * self.bus_cycles.max(1)) as f64)
+    /// The most a direction can carry, in bytes per cycle: the slower of
+    /// the wire (8 bytes a cycle) and the CPUs, whose buses work at the same
+    /// time, each moving 8 bytes per `bus_cycles` (the writer's and the
+    /// reader's).
+    pub fn ceiling(&self) -> f64 {
+        (8.0 / self.bus_cycles.max(1) as f64).min(8.0)
+    }
+
+    /// Goodput as a fraction of [`ceiling`](Report::ceiling).
+    pub fn efficiency(&self) -> f64 {
+        self.bytes_per_cycle() / self.ceiling()
     }
 }
 
@@ -152,8 +170,13 @@ impl Report {
 pub enum TransferError {
     /// The link configuration is invalid.
     Config(ConfigError),
-    /// Alignment did not finish.
-    AlignmentFailed,
+    /// The link did not come up within the stall time.
+    NotUp {
+        /// Each end's link state when it gave up.
+        states: [LinkState; 2],
+        /// When it gave up, in cycles.
+        at_cycles: u64,
+    },
     /// The transport refused an operation.
     Transport(Error),
     /// The host failed to set up a simulated node's UART or thread.
@@ -164,6 +187,9 @@ pub enum TransferError {
         received: u64,
         /// When it gave up, in cycles.
         at_cycles: u64,
+        /// Both nodes' counters then (boxed: the error stays small), if the
+        /// driver could still read them.
+        stats: Option<Box<[Stats; 2]>>,
     },
 }
 
@@ -171,16 +197,42 @@ impl fmt::Display for TransferError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TransferError::Config(e) => write!(f, "bad link configuration: {e}"),
-            TransferError::AlignmentFailed => {
-                write!(f, "alignment-failed: the link did not align in {ALIGN_POLLS} polls")
-            }
+            TransferError::NotUp { states, at_cycles } => write!(
+                f,
+                "link-down: the link did not come up in a virtual second (A {}, B {} at cycle {at_cycles}); check the link's flags",
+                describe(states[0]),
+                describe(states[1])
+            ),
             TransferError::Transport(e) => write!(f, "{e}"),
             TransferError::Io(e) => write!(f, "io: {e}"),
-            TransferError::Stalled { received, at_cycles } => write!(
-                f,
-                "stalled: no data arrived for a virtual second; {received} bytes had arrived at cycle {at_cycles} (see the stats)"
-            ),
+            TransferError::Stalled {
+                received,
+                at_cycles,
+                stats,
+            } => {
+                write!(
+                    f,
+                    "stalled: no data arrived for a virtual second; {received} bytes had arrived at cycle {at_cycles}"
+                )?;
+                if let Some(stats) = stats {
+                    write!(f, "; the counters then, node A / node B:")?;
+                    for (a, b) in stats[0].fields().iter().zip(stats[1].fields().iter()) {
+                        if a.value != 0 || b.value != 0 {
+                            write!(f, " {}={}/{}", a.name, a.value, b.value)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
         }
+    }
+}
+
+/// A link state in words, as the demo prints it.
+pub fn describe(state: LinkState) -> String {
+    match state {
+        LinkState::Up => "up".into(),
+        LinkState::Down(reason) => format!("down, {}", reason.name()),
     }
 }
 
@@ -199,6 +251,16 @@ pub fn sim_id(n: u8) -> HardwareId {
     HardwareId { dna, port: 0 }
 }
 
+/// The link layer's configuration for simulated node `n` on a link seeded
+/// `seed`: a boot number of its own, as a board's boot counter gives.
+pub fn link_config(n: u8, seed: u64) -> Config {
+    Config::new(
+        (seed as u16)
+            .wrapping_mul(0x9e37)
+            .wrapping_add(u16::from(n)),
+    )
+}
+
 /// Moves `config.bytes` seeded pseudo-random bytes from A to B over a
 /// modelled link; `progress` hears the received count as it grows.
 pub fn transfer(
@@ -207,42 +269,66 @@ pub fn transfer(
 ) -> Result<Report, TransferError> {
     let mut memory = vec![0u64; config.link.memory_words()];
     let link = RefCell::new(Link::new(&config.link, &mut memory).map_err(TransferError::Config)?);
-    let now = || link.borrow().instant();
-
-    let (ring_a, ring_b) =
-        model::align(&link, ALIGN_POLLS).ok_or(TransferError::AlignmentFailed)?;
-    let align_cycles = link.borrow().cycles();
-
+    let cpus = [Cpu::new(config.bus_cycles), Cpu::new(config.bus_cycles)];
+    let (ta, ra) = Port::pair(&link, Side::A, &cpus[0]);
+    let (tb, rb) = Port::pair(&link, Side::B, &cpus[1]);
     let (id_a, id_b) = (sim_id(1), sim_id(2));
-    let mtu = mtu_for_depth(config.link.depth);
+    let (link_a, link_b) = (
+        link_config(1, config.link.seed),
+        link_config(2, config.link.seed),
+    );
     let run = Run {
         config,
         link: &link,
-        align_cycles,
-        mtu,
+        cpus: [&cpus[0], &cpus[1]],
+        mtu: mtu_for_depth(config.link.depth),
     };
     match config.stack {
         Stack::Tcpip => {
-            let mut res_a = Box::new(Resources::<STREAM_BUFFER>::new());
-            let mut res_b = Box::new(Resources::<STREAM_BUFFER>::new());
-            let a = TcpIp::new(ring_a, id_a, &mut res_a, now());
-            let b = TcpIp::new(ring_b, id_b, &mut res_b, now());
+            let mut res_a = Box::new(Resources::<STREAM_BUFFER, WINDOW>::new());
+            let mut res_b = Box::new(Resources::<STREAM_BUFFER, WINDOW>::new());
+            let a = TcpIp::new(ta, ra, id_a, link_a, &mut res_a, Instant::ZERO);
+            let b = TcpIp::new(tb, rb, id_b, link_b, &mut res_b, Instant::ZERO);
             run.between(a, b, progress)
         }
         Stack::Bespoke => {
-            let (a, b) = (Bespoke::new(ring_a, id_a), Bespoke::new(ring_b, id_b));
+            let (mut wa, mut wb) = (vec![0u8; WINDOW], vec![0u8; WINDOW]);
+            let a = Bespoke::new(ta, ra, id_a, link_a, &mut wa);
+            let b = Bespoke::new(tb, rb, id_b, link_b, &mut wb);
             run.between(a, b, progress)
         }
     }
 }
 
-/// A transfer on an aligned link, whatever the stack.
+/// A transfer on a modelled link, whatever the stack.
 #[derive(Clone, Copy)]
 struct Run<'r, 'm> {
     config: &'r TransferConfig,
     link: &'r RefCell<Link<'m>>,
-    align_cycles: u64,
+    cpus: [&'r Cpu; 2],
     mtu: usize,
+}
+
+/// The sending node's application under the poll driver.
+struct Sending {
+    data: Xoshiro256PlusPlus,
+    chunk: [u8; 4096],
+    pending: core::ops::Range<usize>,
+    sent: u64,
+    hash: Sha256,
+    stream: Option<StreamId>,
+    /// A's clock at `connect`.
+    start: u64,
+}
+
+/// The receiving node's application under the poll driver.
+struct Receiving {
+    buf: [u8; 4096],
+    received: u64,
+    hash: Sha256,
+    stream: Option<StreamId>,
+    /// B's clock when the latest byte arrived.
+    last: u64,
 }
 
 impl Run<'_, '_> {
@@ -258,6 +344,10 @@ impl Run<'_, '_> {
         }
     }
 
+    fn latest(&self) -> u64 {
+        self.cpus[0].cycles().max(self.cpus[1].cycles())
+    }
+
     fn polled<T: Transport>(
         self,
         mut a: T,
@@ -265,89 +355,118 @@ impl Run<'_, '_> {
         mut progress: impl FnMut(u64),
     ) -> Result<Report, TransferError> {
         let Run {
-            config,
-            link,
-            align_cycles,
-            ..
+            config, link, cpus, ..
         } = self;
-        let now = || link.borrow().instant();
-        b.listen(DEMO_PORT)?;
-        let peer = loop {
-            a.poll(now());
-            b.poll(now());
-            if let Some(peer) = a.peer() {
-                break peer;
-            }
-            if link.borrow().cycles() > align_cycles + config.stall_cycles {
-                return Err(TransferError::Transport(Error::LinkDown));
-            }
+        let mut schedule = Schedule::new(&cpus, config.link.latency as u64);
+        let landing = |i: usize| {
+            link.borrow()
+                .next_landing(if i == 0 { Side::A } else { Side::B })
         };
-        let start = link.borrow().cycles();
-        let sender = a.connect(peer, DEMO_PORT)?;
-        let mut receiver: Option<StreamId> = None;
-
-        let mut data = Xoshiro256PlusPlus::seed_from_u64(config.link.seed ^ 0x7de5_eed0);
-        let mut chunk = [0u8; 4096];
-        let mut pending = 0..0;
-        let (mut sent, mut received) = (0u64, 0u64);
-        let (mut sent_hash, mut received_hash) = (Sha256::new(), Sha256::new());
-        let mut buf = [0u8; 4096];
-        let mut last_arrival = start;
+        b.listen(DEMO_PORT)?;
         let mut polls = Polls::default();
 
-        while received < config.bytes {
-            polls.transport += 2;
-            a.poll(now());
-            if pending.is_empty() && sent < config.bytes {
-                let len = (config.bytes - sent).min(chunk.len() as u64) as usize;
-                data.fill_bytes(&mut chunk[..len]);
-                sent_hash.update(&chunk[..len]);
-                sent += len as u64;
-                pending = 0..len;
+        // Bring-up: both ends align and shake hands by themselves.
+        while a.peer().is_none() || b.peer().is_none() {
+            if self.latest() > config.stall_cycles {
+                return Err(TransferError::NotUp {
+                    states: [a.link_state(), b.link_state()],
+                    at_cycles: self.latest(),
+                });
             }
-            match a.send(sender, &chunk[pending.clone()]) {
-                Ok(n) => pending.start += n,
-                Err(Error::NotConnected(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-
-            b.poll(now());
-            if receiver.is_none() {
-                receiver = b.accept(DEMO_PORT)?;
-            }
-            if let Some(stream) = receiver {
-                loop {
-                    let n = b.recv(stream, &mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    received_hash.update(&buf[..n]);
-                    received += n as u64;
-                    last_arrival = link.borrow().cycles();
-                    progress(received);
+            let stepped = schedule.step(landing, |i, now| {
+                let (node, side): (&mut T, _) = if i == 0 {
+                    (&mut a, Side::A)
+                } else {
+                    (&mut b, Side::B)
+                };
+                link.borrow_mut()
+                    .take_landed(side, now.as_nanos() / CYCLE_NS);
+                polls.transport += 1;
+                if node.poll(now) {
+                    Some(now)
+                } else {
+                    node.poll_at(now)
                 }
+            });
+            if stepped.is_none() {
+                break;
             }
-            if link.borrow().cycles() - last_arrival > config.stall_cycles {
+        }
+        let up_cycles = self.latest();
+        let Some(peer) = a.peer() else {
+            return Err(TransferError::NotUp {
+                states: [a.link_state(), b.link_state()],
+                at_cycles: up_cycles,
+            });
+        };
+
+        let from = self.marks();
+        let mut tx = Sending {
+            data: Xoshiro256PlusPlus::seed_from_u64(config.link.seed ^ 0x7de5_eed0),
+            chunk: [0; 4096],
+            pending: 0..0,
+            sent: 0,
+            hash: Sha256::new(),
+            stream: Some(a.connect(peer, DEMO_PORT)?),
+            start: cpus[0].cycles(),
+        };
+        let mut rx = Receiving {
+            buf: [0; 4096],
+            received: 0,
+            hash: Sha256::new(),
+            stream: None,
+            last: cpus[1].cycles(),
+        };
+        let mut failed = None;
+        while rx.received < config.bytes {
+            let stepped = schedule.step(landing, |i, now| {
+                let cycles = now.as_nanos() / CYCLE_NS;
+                polls.transport += 1;
+                let side = if i == 0 { Side::A } else { Side::B };
+                link.borrow_mut().take_landed(side, cycles);
+                let result = if i == 0 {
+                    let busy = a.poll(now);
+                    send_some(&mut a, &mut tx, config.bytes)
+                        .map(|sent| (busy | sent, a.poll_at(now)))
+                } else {
+                    let busy = b.poll(now);
+                    recv_some(&mut b, &mut rx, cycles, &mut progress)
+                        .map(|got| (busy | got, b.poll_at(now)))
+                };
+                match result {
+                    Ok((true, _)) => Some(now),
+                    Ok((false, at)) => at,
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                        None
+                    }
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            let quiet = cpus[1].cycles().saturating_sub(rx.last);
+            if stepped.is_none() || quiet > config.stall_cycles {
                 return Err(TransferError::Stalled {
-                    received,
-                    at_cycles: link.borrow().cycles(),
+                    received: rx.received,
+                    at_cycles: self.latest(),
+                    stats: Some(Box::new([a.stats(), b.stats()])),
                 });
             }
         }
-        let transfer_cycles = link.borrow().cycles() - start;
-        a.close(sender)?;
-        if let Some(stream) = receiver {
+        let transfer_cycles = rx.last - tx.start;
+        if let Some(stream) = tx.stream {
+            a.close(stream)?;
+        }
+        if let Some(stream) = rx.stream {
             b.close(stream)?;
         }
-        for _ in 0..1000 {
-            a.poll(now());
-            b.poll(now());
-        }
-
         Ok(self.report(Moved {
-            sent: sent_hash,
-            received: received_hash,
-            bytes: received,
+            sent: tx.hash,
+            received: rx.hash,
+            bytes: rx.received,
+            up_cycles,
+            from,
             transfer_cycles,
             a: a.stats(),
             b: b.stats(),
@@ -364,19 +483,28 @@ impl Run<'_, '_> {
         b: T,
         mut progress: impl FnMut(u64),
     ) -> Result<Report, TransferError> {
-        let Run { config, link, .. } = self;
-        let time = VirtualTime::new(vec![link]);
-        let (mut state_a, mut state_b) = (State::new(a, time.clock()), State::new(b, time.clock()));
-        let (net_a, runner_a) = asynch::new(&mut state_a, time.signal(0, Side::A));
-        let (net_b, runner_b) = asynch::new(&mut state_b, time.signal(0, Side::B));
+        let Run {
+            config, link, cpus, ..
+        } = self;
+        let time = VirtualTime::new(vec![link], cpus.to_vec());
+        let (mut state_a, mut state_b) =
+            (State::new(a, time.clock(0)), State::new(b, time.clock(1)));
+        let (net_a, runner_a) = asynch::new(&mut state_a, time.signal(0, 0, Side::A));
+        let (net_b, runner_b) = asynch::new(&mut state_b, time.signal(1, 0, Side::B));
         net_b.with(|t| t.listen(DEMO_PORT))?;
 
         // Whatever waits a virtual second without progress has stalled.
         let stall = Duration::from_nanos(config.stall_cycles * CYCLE_NS);
         let stalled = |received: u64| TransferError::Stalled {
             received,
-            at_cycles: link.borrow().cycles(),
+            at_cycles: self.latest(),
+            stats: Some(Box::new([
+                net_a.with(|t| t.stats()),
+                net_b.with(|t| t.stats()),
+            ])),
         };
+        let up = Cell::new(0);
+        let from = Cell::new([(0, 0); 2]);
         let start = Cell::new(0);
         let end = Cell::new(0);
         let failed = RefCell::new(None);
@@ -388,8 +516,21 @@ impl Run<'_, '_> {
             let peer = net_a
                 .with_timeout(stall, net_a.link_up())
                 .await
-                .map_err(|_| Error::LinkDown)?;
-            start.set(link.borrow().cycles());
+                .map_err(|_| TransferError::NotUp {
+                    states: [
+                        net_a.with(|t| t.link_state()),
+                        net_b.with(|t| t.link_state()),
+                    ],
+                    at_cycles: self.latest(),
+                })?;
+            // B may still be shaking hands: it is up once it knows A.
+            net_b
+                .with_timeout(stall, net_b.link_up())
+                .await
+                .map_err(|_| stalled(0))?;
+            up.set(self.latest());
+            from.set(self.marks());
+            start.set(cpus[0].cycles());
             let mut stream = net_a
                 .with_timeout(stall, net_a.connect(peer, DEMO_PORT))
                 .await
@@ -428,7 +569,7 @@ impl Run<'_, '_> {
                 received.set(received.get() + n as u64);
                 progress(received.get());
             }
-            end.set(link.borrow().cycles());
+            end.set(cpus[1].cycles());
             Ok::<_, TransferError>(())
         };
         let fail = |e| {
@@ -436,11 +577,11 @@ impl Run<'_, '_> {
         };
 
         let mut executor = Executor::new();
-        executor.spawn_background("net A", runner_a.run());
-        executor.spawn_background("net B", runner_b.run());
+        executor.spawn_background(0, "net A", runner_a.run());
+        executor.spawn_background(1, "net B", runner_b.run());
         let app_tasks = [
-            executor.spawn("sender", async { sender.await.unwrap_or_else(fail) }),
-            executor.spawn("receiver", async { receiver.await.unwrap_or_else(fail) }),
+            executor.spawn(0, "sender", async { sender.await.unwrap_or_else(fail) }),
+            executor.spawn(1, "receiver", async { receiver.await.unwrap_or_else(fail) }),
         ];
         // Every wait above gives up after `stall`, which ends a stuck
         // transfer; this limit only bounds virtual time in case one doesn't.
@@ -455,33 +596,110 @@ impl Run<'_, '_> {
         if let Some(e) = failed.into_inner() {
             return Err(e);
         }
-        run.map_err(|_| stalled(received.get()))?;
+        let (a, b) = (state_a.into_inner().stats(), state_b.into_inner().stats());
+        if run.is_err() {
+            return Err(TransferError::Stalled {
+                received: received.get(),
+                at_cycles: self.latest(),
+                stats: Some(Box::new([a, b])),
+            });
+        }
         Ok(self.report(Moved {
             sent: sent_hash.into_inner(),
             received: received_hash.into_inner(),
             bytes: received.get(),
+            up_cycles: up.get(),
+            from: from.get(),
             transfer_cycles: end.get() - start.get(),
-            a: state_a.into_inner().stats(),
-            b: state_b.into_inner().stats(),
+            a,
+            b,
             polls,
         }))
     }
 
+    /// Each CPU's clock and busy cycles, to measure the transfer from.
+    fn marks(&self) -> [(u64, u64); 2] {
+        self.cpus.map(|c| (c.cycles(), c.busy_cycles()))
+    }
+
     /// The report of a finished transfer, whichever driver ran it.
     fn report(self, moved: Moved) -> Report {
+        let busy = [0, 1].map(|i| {
+            let (clock, busy) = moved.from[i];
+            let cpu = self.cpus[i];
+            (cpu.busy_cycles() - busy) as f64 / (cpu.cycles() - clock).max(1) as f64
+        });
+        let link = self.link.borrow();
         Report {
             sent_sha256: moved.sent.finalize().into(),
             received_sha256: moved.received.finalize().into(),
             received: moved.bytes,
-            align_cycles: self.align_cycles,
+            up_cycles: moved.up_cycles,
             transfer_cycles: moved.transfer_cycles,
             mtu: self.mtu,
             a: moved.a,
             b: moved.b,
-            injected: self.link.borrow().injected(),
-            bus_cycles: self.config.link.bus_cycles,
+            injected: link.injected(),
+            bus_cycles: self.config.bus_cycles,
+            busy,
+            late_writes: link.late_writes(),
             polls: moved.polls,
         }
+    }
+}
+
+/// Sends what the stream takes; whether anything was sent.
+fn send_some<T: Transport>(a: &mut T, tx: &mut Sending, total: u64) -> Result<bool, Error> {
+    let Some(stream) = tx.stream else {
+        return Ok(false);
+    };
+    let mut sent = false;
+    loop {
+        if tx.pending.is_empty() && tx.sent < total {
+            let len = (total - tx.sent).min(tx.chunk.len() as u64) as usize;
+            tx.data.fill_bytes(&mut tx.chunk[..len]);
+            tx.hash.update(&tx.chunk[..len]);
+            tx.sent += len as u64;
+            tx.pending = 0..len;
+        }
+        if tx.pending.is_empty() {
+            return Ok(sent);
+        }
+        match a.send(stream, &tx.chunk[tx.pending.clone()]) {
+            Ok(0) | Err(Error::NotConnected(_)) => return Ok(sent),
+            Ok(n) => {
+                tx.pending.start += n;
+                sent = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Takes what arrived; whether anything did.
+fn recv_some<T: Transport>(
+    b: &mut T,
+    rx: &mut Receiving,
+    now: u64,
+    progress: &mut impl FnMut(u64),
+) -> Result<bool, Error> {
+    if rx.stream.is_none() {
+        rx.stream = b.accept(DEMO_PORT)?;
+    }
+    let Some(stream) = rx.stream else {
+        return Ok(false);
+    };
+    let mut got = false;
+    loop {
+        let n = b.recv(stream, &mut rx.buf)?;
+        if n == 0 {
+            return Ok(got);
+        }
+        rx.hash.update(&rx.buf[..n]);
+        rx.received += n as u64;
+        rx.last = now;
+        progress(rx.received);
+        got = true;
     }
 }
 
@@ -490,6 +708,9 @@ struct Moved {
     sent: Sha256,
     received: Sha256,
     bytes: u64,
+    up_cycles: u64,
+    /// Each CPU's clock and busy cycles when the transfer started.
+    from: [(u64, u64); 2],
     transfer_cycles: u64,
     a: Stats,
     b: Stats,

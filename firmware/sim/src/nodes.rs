@@ -7,10 +7,11 @@
 //! test or a script talks to a node exactly as it would to a serial
 //! port, with [`tidenet_shell::client`] or anything else.
 //!
-//! Simulated nodes run on their own thread in virtual time: it moves as the CPUs
-//! touch the ringbuffers and, when both nodes are idle, as fast as wall time,
-//! while the thread sleeps; so timeouts take as long as they say without
-//! burning the host's CPU. A node on a host transport runs on the wall clock.
+//! Simulated nodes run on their own thread in virtual time, each on its own
+//! CPU: their clocks move as they touch the ringbuffers and, when both
+//! nodes are idle, as fast as wall time, while the thread sleeps; so
+//! timeouts take as long as they say without burning the host's CPU. A node
+//! on a host transport runs on the wall clock.
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -21,13 +22,13 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration as WallDuration, Instant as WallInstant};
 
 use tidenet_bespoke::Bespoke;
-use tidenet_core::time::{earliest, Duration, Instant};
+use tidenet_core::time::{Duration, Instant};
 use tidenet_core::Transport;
+use tidenet_model::{Cpu, Link, LinkConfig, Port, Schedule, Side, CYCLE_NS};
 use tidenet_node::App;
-use tidenet_ringbuffer::model::{self, Link, LinkConfig, Side, CYCLE_NS};
-use tidenet_ringbuffer::{Resources, TcpIp};
+use tidenet_tcpip::{Resources, TcpIp};
 
-use crate::{sim_id, TransferError, ALIGN_POLLS, STREAM_BUFFER};
+use crate::{link_config, sim_id, TransferError, STREAM_BUFFER, WINDOW};
 
 /// How long the nodes get to learn each other's address before start-up
 /// fails with `link-down`.
@@ -69,11 +70,16 @@ pub struct Nodes {
 }
 
 impl Nodes {
-    /// Aligns a link with `config`, brings both nodes up and starts their
-    /// shells. Returns once both prompts are out and each node knows its peer.
-    pub fn spawn(config: LinkConfig, stack: Stack) -> Result<Nodes, TransferError> {
+    /// Two nodes on a link made to `config`, each on a CPU whose bus takes
+    /// `bus_cycles` per word: brings the link up and starts their shells.
+    /// Returns once both prompts are out and each node knows its peer.
+    pub fn spawn(
+        config: LinkConfig,
+        bus_cycles: u64,
+        stack: Stack,
+    ) -> Result<Nodes, TransferError> {
         Nodes::start("tidenet-nodes", move |uarts, stop, ready| {
-            run(config, stack, uarts, stop, ready)
+            run(config, bus_cycles, stack, uarts, stop, ready)
         })
     }
 
@@ -218,7 +224,14 @@ impl embedded_io::Write for Uart<'_> {
     }
 }
 
-fn run(config: LinkConfig, stack: Stack, uarts: [UnixStream; 2], stop: &AtomicBool, ready: &Ready) {
+fn run(
+    config: LinkConfig,
+    bus_cycles: u64,
+    stack: Stack,
+    uarts: [UnixStream; 2],
+    stop: &AtomicBool,
+    ready: &Ready,
+) {
     let fail = |e| {
         let _ = ready.send(Err(e));
     };
@@ -227,26 +240,29 @@ fn run(config: LinkConfig, stack: Stack, uarts: [UnixStream; 2], stop: &AtomicBo
         Ok(link) => RefCell::new(link),
         Err(e) => return fail(TransferError::Config(e)),
     };
-    let Some((ring_a, ring_b)) = model::align(&link, ALIGN_POLLS) else {
-        return fail(TransferError::AlignmentFailed);
-    };
-    let mut now = || link.borrow().instant();
+    let cpus = [Cpu::new(bus_cycles), Cpu::new(bus_cycles)];
+    let (ta, ra) = Port::pair(&link, Side::A, &cpus[0]);
+    let (tb, rb) = Port::pair(&link, Side::B, &cpus[1]);
     let (id_a, id_b) = (sim_id(1), sim_id(2));
+    let (link_a, link_b) = (link_config(1, config.seed), link_config(2, config.seed));
+    let sim = Sim {
+        link: &link,
+        cpus: [&cpus[0], &cpus[1]],
+        latency: config.latency as u64,
+    };
     match stack {
         Stack::Tcpip => {
-            let mut res_a = Box::new(Resources::<STREAM_BUFFER>::new());
-            let mut res_b = Box::new(Resources::<STREAM_BUFFER>::new());
-            let mut a = TcpIp::new(ring_a, id_a, &mut res_a, now());
-            let mut b = TcpIp::new(ring_b, id_b, &mut res_b, now());
-            // Hand the nodes over with the link up, as a board is after boot.
-            if !tidenet_node::await_peers(&mut [&mut a, &mut b], &mut now, LINK_UP) {
-                return fail(TransferError::Transport(tidenet_core::Error::LinkDown));
-            }
-            serve(a, b, &link, uarts, stop, ready);
+            let mut res_a = Box::new(Resources::<STREAM_BUFFER, WINDOW>::new());
+            let mut res_b = Box::new(Resources::<STREAM_BUFFER, WINDOW>::new());
+            let a = TcpIp::new(ta, ra, id_a, link_a, &mut res_a, Instant::ZERO);
+            let b = TcpIp::new(tb, rb, id_b, link_b, &mut res_b, Instant::ZERO);
+            sim.serve(a, b, uarts, stop, ready);
         }
         Stack::Bespoke => {
-            let (a, b) = (Bespoke::new(ring_a, id_a), Bespoke::new(ring_b, id_b));
-            serve(a, b, &link, uarts, stop, ready);
+            let (mut wa, mut wb) = (vec![0u8; WINDOW], vec![0u8; WINDOW]);
+            let a = Bespoke::new(ta, ra, id_a, link_a, &mut wa);
+            let b = Bespoke::new(tb, rb, id_b, link_b, &mut wb);
+            sim.serve(a, b, uarts, stop, ready);
         }
     }
 }
@@ -292,68 +308,114 @@ fn run_host<T: Transport>(transport: T, stream: UnixStream, stop: &AtomicBool, r
     }
 }
 
-/// Runs two nodes and their shells until `stop`.
-fn serve<T: Transport>(
-    a: T,
-    b: T,
-    link: &RefCell<Link<'_>>,
-    uarts: [UnixStream; 2],
-    stop: &AtomicBool,
-    ready: &Ready,
-) {
-    let fail = |e| {
-        let _ = ready.send(Err(e));
-    };
-    let now = || link.borrow().instant();
-    let [uart_a, uart_b] = uarts;
-    let mut shells = Vec::new();
-    for stream in [uart_a, uart_b] {
-        match uart(stream, stop) {
-            Ok(shell) => shells.push(shell),
-            Err(e) => return fail(TransferError::Io(e)),
+/// Two simulated nodes' link and CPUs.
+struct Sim<'s, 'm> {
+    link: &'s RefCell<Link<'m>>,
+    cpus: [&'s Cpu; 2],
+    latency: u64,
+}
+
+impl Sim<'_, '_> {
+    /// Runs two nodes and their shells until `stop`: the link comes up
+    /// first, as a board's does after boot, so the first `connect` does not
+    /// meet `link-down`.
+    fn serve<T: Transport>(
+        self,
+        a: T,
+        b: T,
+        uarts: [UnixStream; 2],
+        stop: &AtomicBool,
+        ready: &Ready,
+    ) {
+        let fail = |e| {
+            let _ = ready.send(Err(e));
+        };
+        let [uart_a, uart_b] = uarts;
+        let mut shells = Vec::new();
+        for stream in [uart_a, uart_b] {
+            match uart(stream, stop) {
+                Ok(shell) => shells.push(shell),
+                Err(e) => return fail(TransferError::Io(e)),
+            }
+        }
+        let [res_a, res_b] = &mut shells[..] else {
+            return fail(TransferError::Io(io::Error::other("two shells expected")));
+        };
+        let mut nodes = match (App::new(a, res_a), App::new(b, res_b)) {
+            (Ok(a), Ok(b)) => [a, b],
+            (Err(e), _) | (_, Err(e)) => return fail(TransferError::Io(e)),
+        };
+        let mut schedule = Schedule::new(&self.cpus, self.latency);
+        let up_by = LINK_UP.as_nanos() as u64 / CYCLE_NS;
+        while nodes
+            .iter_mut()
+            .any(|n| n.node().transport().peer().is_none())
+        {
+            let latest = self.cpus.iter().map(|c| c.cycles()).max().unwrap_or(0);
+            if latest > up_by || !self.step(&mut schedule, &mut nodes) {
+                let states = [0, 1].map(|i| nodes[i].node().transport().link_state());
+                return fail(TransferError::NotUp {
+                    states,
+                    at_cycles: latest,
+                });
+            }
+        }
+        let _ = ready.send(Ok(()));
+
+        let mut target = self.cpus.iter().map(|c| c.cycles()).max().unwrap_or(0);
+        while !stop.load(Ordering::Relaxed) {
+            // Everything due up to the target runs at once, each node on its
+            // own clock, as CPUs busy with the link would.
+            let landing = |i| self.link.borrow().next_landing(side(i));
+            while schedule.peek(landing).is_some_and(|(_, at)| at <= target) {
+                self.step(&mut schedule, &mut nodes);
+            }
+            // Idle: let virtual time pass as fast as wall time does, so the
+            // shell's timeouts mean what they say to a person at the
+            // terminal, then let both nodes look at their UARTs.
+            let slept = WallInstant::now();
+            thread::sleep(IDLE_SLEEP);
+            target += slept.elapsed().as_nanos() as u64 / CYCLE_NS;
+            for (i, cpu) in self.cpus.iter().enumerate() {
+                cpu.advance_to(target);
+                schedule.wake(i);
+            }
         }
     }
-    let [res_a, res_b] = &mut shells[..] else {
-        return fail(TransferError::Io(io::Error::other("two shells expected")));
-    };
-    let (mut node_a, mut node_b) = match (App::new(a, res_a), App::new(b, res_b)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return fail(TransferError::Io(e)),
-    };
-    let _ = ready.send(Ok(()));
 
-    while !stop.load(Ordering::Relaxed) {
-        let now = now();
-        // Both nodes poll their whole link below, so what landed is seen.
-        for side in [Side::A, Side::B] {
-            link.borrow_mut().take_landed(side);
-        }
-        // A UART error means the other end hung up: the node runs on, as a
-        // board does with nobody at its serial port.
-        let mut active = node_a.poll(now).unwrap_or(false);
-        active |= node_b.poll(now).unwrap_or(false);
-        if active {
-            continue;
-        }
-        let landing = [Side::A, Side::B]
-            .into_iter()
-            .filter_map(|side| link.borrow().next_landing(side))
-            .min()
-            .map(|cycles| Instant::from_nanos(cycles * CYCLE_NS));
-        let next = earliest(earliest(node_a.poll_at(now), node_b.poll_at(now)), landing);
-        if let Some(next) = next.filter(|&t| t <= now + IDLE_SLEEP) {
-            // Due soon, a timer or a frame landing: go straight there, as
-            // a CPU busy with the link would be.
-            link.borrow_mut()
-                .advance_to(next.as_nanos().div_ceil(CYCLE_NS));
-            continue;
-        }
-        // Idle: let virtual time pass as fast as wall time does, so the
-        // shell's timeouts mean what they say to a person at the terminal.
-        let slept = WallInstant::now();
-        thread::sleep(IDLE_SLEEP);
-        let slept = Duration::from_nanos(slept.elapsed().as_nanos() as u64);
-        let target = next.map_or(now + slept, |t| t.min(now + slept));
-        link.borrow_mut().advance_to(target.as_nanos() / CYCLE_NS);
+    /// One step of whichever node's turn it is; false if neither will ever
+    /// act again.
+    fn step<T: Transport, U: embedded_io::Read + embedded_io::ReadReady + embedded_io::Write>(
+        &self,
+        schedule: &mut Schedule<'_>,
+        nodes: &mut [App<'_, T, U>; 2],
+    ) -> bool {
+        schedule
+            .step(
+                |i| self.link.borrow().next_landing(side(i)),
+                |i, now| {
+                    self.link
+                        .borrow_mut()
+                        .take_landed(side(i), now.as_nanos() / CYCLE_NS);
+                    let node = &mut nodes[i];
+                    // A UART error means the other end hung up: the node
+                    // runs on, as a board does with nobody at its serial port.
+                    if node.poll(now).unwrap_or(false) {
+                        Some(now)
+                    } else {
+                        node.poll_at(now)
+                    }
+                },
+            )
+            .is_some()
+    }
+}
+
+/// The side of the link node `i` is on.
+fn side(i: usize) -> Side {
+    if i == 0 {
+        Side::A
+    } else {
+        Side::B
     }
 }

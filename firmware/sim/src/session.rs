@@ -45,7 +45,8 @@ enum Event {
 
 pub(crate) fn shell(args: &ShellArgs) -> ExitCode {
     let start = || {
-        let nodes = Nodes::spawn(args.link.config(), args.stack).map_err(|e| e.to_string())?;
+        let nodes = Nodes::spawn(args.link.config(), args.link.bus_cycles, args.stack)
+            .map_err(|e| e.to_string())?;
         let node = args.node;
         let banner = vec![
             format!(

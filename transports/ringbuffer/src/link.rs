@@ -59,8 +59,6 @@ impl Config {
     }
 }
 
-/// Words a heartbeat reads or writes, at most.
-const HEARTBEAT_WORDS: usize = 4;
 /// The longest wait, in passes, before the feedback word is written again
 /// in case it was lost; after that the heartbeat rewrites it.
 const REASSERT_PASSES: u32 = 32;
@@ -160,6 +158,8 @@ pub struct Link<'a, T, R> {
     /// feedback changes again.
     reassert_at: Option<(Instant, Duration)>,
     progress: Option<(u16, u8)>,
+    /// When to look at the peer's frames again while writing ours.
+    look_at: Option<Instant>,
     stats: Stats,
 }
 
@@ -204,6 +204,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
             reassert: false,
             reassert_at: None,
             progress: None,
+            look_at: None,
             stats: Stats::default(),
         };
         link.new_session();
@@ -296,11 +297,17 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         let busy = match &self.phase {
             Phase::Aligning(aligner) => aligner.busy(),
             Phase::Handshake(_) => false,
-            Phase::Up => self.receiver.busy() || self.sender.busy(&self.ring),
+            Phase::Up => {
+                self.receiver.busy()
+                    || self.sender.busy(&self.ring)
+                    || self.feedback != Some(self.receiver.feedback())
+                    || self.progress != Some(self.sender.progress())
+            }
         };
         if busy || self.receiver.ready().is_some() {
-            // Bus work left over from the last poll's budget, or a packet
-            // waiting for the stack: the caller polls at once.
+            // Bus work left over from the last poll's budget (frames or
+            // control words), or a packet waiting for the stack: the caller
+            // polls at once.
             return Some(now);
         }
         let phase = match &self.phase {
@@ -331,18 +338,21 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
     /// link going up or down.
     pub fn poll(&mut self, now: Instant) -> bool {
         let mut budget = Budget {
-            reads: self.rx.burst_budget().max(1),
-            writes: self.tx.burst_budget().max(1),
+            reads: self.rx.burst_budget(),
+            writes: self.tx.burst_budget(),
         };
+        if budget.reads == 0 && budget.writes == 0 {
+            // Other CPUs first: whatever is due stays due.
+            return false;
+        }
         let budget = &mut budget;
-        // The heartbeat's five words wait for a poll with room for them,
-        // unless they are overdue by a whole heartbeat.
-        let beat = self.beat_due.filter(|&t| now >= t);
-        if beat.is_some_and(|t| budget.allows(HEARTBEAT_WORDS) || now >= t + self.config.heartbeat)
-        {
+        // A few words once a heartbeat: not worth deferring to a poll with
+        // room for them.
+        if self.beat_due.is_some_and(|t| now >= t) {
             self.heartbeat(now, budget);
         }
         match &mut self.phase {
+            Phase::Aligning(_) if !budget.allows(1) => false,
             Phase::Aligning(aligner) => {
                 let restarts = aligner.restarts();
                 let aligned = aligner.poll(&mut self.tx, &mut self.rx, now);
@@ -448,10 +458,9 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         budget.wrote(3);
         if matches!(self.phase, Phase::Up) {
             self.write_feedback(now);
-            // A peer that started over shows it in its sessions word.
-            self.read_sessions(now);
             budget.wrote(1);
-            budget.read(1);
+            // A peer that started over shows it in its sessions word.
+            self.read_sessions(now, budget);
         }
     }
 
@@ -466,6 +475,9 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         if now >= since + self.config.restart_after {
             self.go_down(DownReason::HandshakeTimeout, now);
             return true;
+        }
+        if budget.reads < 3 {
+            return false;
         }
         let mut words = [0; 2];
         self.rx.read_slice(&mut words, HELLO);
@@ -558,8 +570,13 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
 
     /// Reads the peer's sessions word, and on a bound word that failed its
     /// check, word 0 for an alignment marker: the two ways a peer that
-    /// started over shows it. Returns whether the link went down.
-    fn read_sessions(&mut self, now: Instant) -> bool {
+    /// started over shows it. Returns whether the link went down. Reads
+    /// nothing without a budget for it: the next look will.
+    fn read_sessions(&mut self, now: Instant, budget: &mut Budget) -> bool {
+        if budget.reads == 0 {
+            return false;
+        }
+        budget.read(1);
         let word = self.read(SESSIONS);
         match Sessions::from_word(word) {
             Some(Sessions(theirs))
@@ -573,14 +590,16 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
                 self.write_identity();
                 true
             }
-            None if self.config.alignment == Alignment::Protocol
-                && matches!(
+            None if self.config.alignment == Alignment::Protocol && budget.reads > 0 => {
+                budget.read(1);
+                if matches!(
                     self.read(FEEDBACK),
                     ANNOUNCE | tidenet_core::ringbuffer::ACKNOWLEDGE
-                ) =>
-            {
-                self.go_down(DownReason::PeerRealigning, now);
-                true
+                ) {
+                    self.go_down(DownReason::PeerRealigning, now);
+                    return true;
+                }
+                false
             }
             None => false,
         }
@@ -593,17 +612,27 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         let (ring, mtu, pass) = (self.ring, self.mtu, self.pass);
 
         let delivered = self.stats.frames_rx;
+        // While frames wait to be written, the ring the peer writes is
+        // looked at half a pass apart at most: a look that finds nothing
+        // costs a bus word the frames could have had.
+        let look = !self.sender.busy(&ring) || self.look_at.is_none_or(|t| now >= t);
+        let mut reads = if look { budget.reads } else { 0 };
+        let looked = reads;
         let events = self.receiver.poll(
             &mut self.rx,
             &ring,
             mtu,
-            &mut budget.reads,
+            &mut reads,
             now,
             pass,
             rto,
             &mut self.stats,
         );
-        if events.peer_unreadable && self.read_sessions(now) {
+        budget.read(looked - reads);
+        self.look_at = (looked > 0 && self.stats.frames_rx == delivered && !self.receiver.busy())
+            .then(|| now + pass / 2)
+            .or(self.look_at.filter(|_| !look));
+        if events.peer_unreadable && self.read_sessions(now, budget) {
             return true;
         }
         if events.peer_moved || self.stats.frames_rx != delivered {
@@ -625,7 +654,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
                 }
                 Some(_) => self.sender.feedback_unchanged(),
                 None => {
-                    if self.read_sessions(now) {
+                    if self.read_sessions(now, budget) {
                         return true;
                     }
                 }
@@ -633,16 +662,21 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         }
         // The last words of the budget are kept for the control words that
         // say what happened.
-        let mut writes = budget.writes.saturating_sub(CONTROL_WORDS).max(1);
+        let mut writes = budget.writes.saturating_sub(CONTROL_WORDS);
+        let before = writes;
         self.sender
             .poll(&mut self.tx, &ring, &mut writes, now, &mut self.stats);
+        budget.wrote(before - writes);
 
         let due = self.reassert_at.is_some_and(|(at, _)| now >= at);
-        if self.reassert || due || self.feedback != Some(self.receiver.feedback()) {
+        let stale = self.feedback != Some(self.receiver.feedback());
+        if (self.reassert || due || stale) && budget.writes > 0 {
             self.write_feedback(now);
+            budget.wrote(1);
         }
-        if self.progress != Some(self.sender.progress()) {
+        if self.progress != Some(self.sender.progress()) && budget.writes > 0 {
             self.write_progress();
+            budget.wrote(1);
         }
         if now >= self.heard + self.config.silence {
             self.go_down(DownReason::PeerSilent, now);
@@ -653,6 +687,8 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
 }
 
 /// Words a poll may read and write, from the ringbuffer's burst budgets.
+/// Both are time on one bus: a word read leaves one word less to write,
+/// and the other way round.
 struct Budget {
     reads: usize,
     writes: usize,
@@ -664,10 +700,15 @@ impl Budget {
     }
 
     fn read(&mut self, words: usize) {
-        self.reads = self.reads.saturating_sub(words);
+        self.spend(words);
     }
 
     fn wrote(&mut self, words: usize) {
+        self.spend(words);
+    }
+
+    fn spend(&mut self, words: usize) {
+        self.reads = self.reads.saturating_sub(words);
         self.writes = self.writes.saturating_sub(words);
     }
 }

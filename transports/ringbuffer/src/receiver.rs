@@ -34,6 +34,8 @@ struct Reading {
     /// Whether part of it was already reported as read, so that it may be
     /// overwritten and cannot be read again.
     reported: bool,
+    /// When its header was read.
+    started: Instant,
 }
 
 /// What a [`Receiver::poll`] saw, for the link to act on.
@@ -80,14 +82,20 @@ pub struct Receiver {
     consumed: u64,
     /// How far the peer says it has written.
     written: u64,
-    /// A header at the read position that did not check out and was not
-    /// known to be written: a leftover, not worth reading again until the
-    /// header changes or the peer says it wrote there.
-    stale: Option<u64>,
+    /// A header at the read position whose frame did not check out, and
+    /// until when it is not worth reading again unless the header changes
+    /// or the peer says it wrote there: a leftover of an earlier session
+    /// (until told otherwise), or a frame asked for again (for two passes
+    /// at a time, since the word saying it was written again may be lost).
+    stale: Option<(u64, Option<Instant>)>,
     /// Since when the frame at the read position is known to be written.
     due_since: Option<Instant>,
     /// When to read the frame at the read position again after it failed.
     retry_at: Option<Instant>,
+    /// A frame that failed before the receiver could ask whether it was
+    /// written: its header word, whether reading it again would help not,
+    /// and whether it was known to be written.
+    undecided: Option<(u64, bool, bool)>,
     /// Rewind requests made, modulo 4, and when the last went out.
     nak: u8,
     nak_at: Option<Instant>,
@@ -114,6 +122,7 @@ impl Receiver {
             stale: None,
             due_since: None,
             retry_at: None,
+            undecided: None,
             nak: 0,
             nak_at: None,
             answered: 0,
@@ -134,9 +143,9 @@ impl Receiver {
     /// What word 0 says of this side.
     pub fn feedback(&self) -> Feedback {
         Feedback {
-            ack: (self.expected + u16::MAX).0,
-            consumed: ((self.consumed >> 2) & 0x3fff) as u16,
+            ack: (self.expected + u16::MAX).0 & 0x3fff,
             nak: self.nak,
+            consumed: self.consumed as u16,
         }
     }
 
@@ -150,9 +159,10 @@ impl Receiver {
         self.ready = None;
     }
 
-    /// Whether a frame is part-way read, and the next poll should go on.
+    /// Whether a frame is part-way read or judged, and the next poll
+    /// should go on.
     pub fn busy(&self) -> bool {
-        self.reading.is_some()
+        self.reading.is_some() || self.undecided.is_some()
     }
 
     /// When [`poll`](Self::poll) must run to read again or to ask again.
@@ -183,14 +193,22 @@ impl Receiver {
         if self.ready.is_some() || *budget == 0 || self.retry_at.is_some_and(|t| now < t) {
             return events;
         }
+        if let Some((header, last, genuine)) = self.undecided.take() {
+            // A frame failed with no read left to ask whether it was
+            // written: ask now.
+            self.read_progress(rx, budget, now, &mut events);
+            let genuine = genuine || self.written > self.read_pos;
+            events.changed |= self.failed(header, last, genuine, now, pass, rto, stats);
+            return events;
+        }
         let mut reading = match self.reading.take() {
             Some(reading) => reading,
-            None => match self.look(rx, ring, mtu, budget) {
+            None => match self.look(rx, ring, mtu, budget, now) {
                 Look::Frame(reading) => reading,
                 Look::Damaged(header) => {
                     self.read_progress(rx, budget, now, &mut events);
                     let genuine = self.written > self.read_pos;
-                    events.changed |= self.failed(header, false, genuine, now, pass, stats);
+                    events.changed |= self.failed(header, false, genuine, now, pass, rto, stats);
                     return events;
                 }
                 Look::Nothing => {
@@ -280,19 +298,22 @@ impl Receiver {
             events.changed = true;
             return events;
         }
-        if self.retry_at.is_some() || reading.reported {
-            // Deciding now: is it known to be written?
+        // Its last words were read a pass or more after its header: all of
+        // it had landed by then, so reading it again would read the same.
+        let settled = now >= reading.started + pass;
+        let again = reading.reported || settled;
+        let deciding = self.retry_at.is_some() || again;
+        if deciding && !genuine && end > self.written {
+            // Deciding now: is it known to be written? Without a read left
+            // to ask, ask at the next poll.
+            if *budget == 0 {
+                self.undecided = Some((header.to_word(), again, genuine));
+                return events;
+            }
             self.read_progress(rx, budget, now, &mut events);
         }
         let genuine = genuine || end <= self.written;
-        events.changed |= self.failed(
-            header.to_word(),
-            reading.reported,
-            genuine,
-            now,
-            pass,
-            stats,
-        );
+        events.changed |= self.failed(header.to_word(), again, genuine, now, pass, rto, stats);
         events
     }
 
@@ -303,6 +324,7 @@ impl Receiver {
         ring: &Ring,
         mtu: usize,
         budget: &mut usize,
+        now: Instant,
     ) -> Look {
         let mut word = [0];
         rx.read_slice(&mut word, ring.index(self.read_pos));
@@ -313,9 +335,12 @@ impl Receiver {
             self.read_pos,
             self.expected.0,
             word[0],
-            self.stale.map(|s| s == word[0])
+            self.stale.map(|s| s.0 == word[0])
         );
-        if header.seq != self.expected.0 || self.stale == Some(word[0]) {
+        let stale = self
+            .stale
+            .is_some_and(|(h, until)| h == word[0] && until.is_none_or(|t| now < t));
+        if header.seq != self.expected.0 || stale {
             // The hardware streaming what was there before: the normal case
             // between frames.
             Look::Nothing
@@ -327,6 +352,7 @@ impl Receiver {
                 words: 0,
                 digest: Header::digest(header.seq, header.len, self.binding),
                 reported: false,
+                started: now,
             })
         }
     }
@@ -340,9 +366,13 @@ impl Receiver {
         now: Instant,
         events: &mut Events,
     ) {
+        if *budget == 0 {
+            // No read left in this step: the next look asks.
+            return;
+        }
         let mut word = [0];
         rx.read_slice(&mut word, PROGRESS);
-        *budget = budget.saturating_sub(1);
+        *budget -= 1;
         let Some(progress) = Progress::from_word(word[0], self.binding) else {
             events.peer_unreadable = true;
             return;
@@ -384,48 +414,55 @@ impl Receiver {
         }
     }
 
-    /// A frame at the read position did not check out. `reported`: part
-    /// of it was reported read, so it may be overwritten and cannot be
-    /// read again. `genuine`: it is known to be written this session.
+    /// A frame at the read position did not check out. `last`: reading it
+    /// again would not help (part of it was reported read and may be
+    /// overwritten, or it had all landed when it was read). `genuine`: it is
+    /// known to be written this session.
     /// Returns whether the feedback changed.
+    #[allow(clippy::too_many_arguments)]
     fn failed(
         &mut self,
         header: u64,
-        reported: bool,
+        last: bool,
         genuine: bool,
         now: Instant,
         pass: Duration,
+        rto: Duration,
         stats: &mut Stats,
     ) -> bool {
         trace!(
-            "{} failed at {} seq {} header {:x} reported {} genuine {} retry {:?} written {}",
+            "{} failed at {} seq {} header {:x} last {} genuine {} retry {:?} written {}",
             now,
             self.read_pos,
             self.expected.0,
             header,
-            reported,
+            last,
             genuine,
             self.retry_at,
             self.written
         );
-        if !reported && self.retry_at.is_none() {
+        if !last && self.retry_at.is_none() {
             // Part of it may still have been on its way: read it again once
             // everything written before it has surely landed.
             self.retry_at = Some(now + pass * 2);
             return false;
         }
         self.retry_at = None;
-        if !reported && !genuine {
+        if !genuine {
             // A leftover of an earlier session, not a drop: look again
             // when the header changes or the peer says it wrote here.
-            self.stale = Some(header);
+            self.stale = Some((header, None));
+            return false;
+        }
+        // The same words read the same until they are written again: look
+        // when the peer says it did, or two passes on, whichever is first.
+        self.stale = Some((header, Some(now + pass * 2)));
+        if self.nak_at.is_some_and(|t| now < t + rto) {
+            // Already asked for, and perhaps not written again yet.
             return false;
         }
         stats.drop_corrupt += 1;
         self.request_rewind(now, stats);
-        // The same words written again read the same: wait for the peer
-        // to say it wrote them before reading again.
-        self.stale = Some(header);
         true
     }
 

@@ -189,7 +189,10 @@ impl<'a> Sender<'a> {
     pub fn on_feedback(&mut self, feedback: Feedback, now: Instant, stats: &mut Stats) -> bool {
         self.unasked = false;
         let mut changed = false;
-        let ack = Seq(feedback.ack);
+        // The acknowledgement counts frames modulo 2^14: the nearest
+        // sequence number at or after the last one acknowledged.
+        let ahead = feedback.ack.wrapping_sub((self.oldest + u16::MAX).0) & 0x3fff;
+        let ack = self.oldest + ahead.wrapping_sub(1);
         // Only acknowledgements of frames written count.
         while self.window.len() > 0 && self.oldest <= ack && self.oldest <= self.highest {
             if let Some(at) = self.window.first() {
@@ -212,9 +215,9 @@ impl<'a> Sender<'a> {
             self.write_pos = self.oldest_pos;
             self.partial = 0;
         }
-        // `consumed` counts words in fours, modulo 2^16 words: the nearest
-        // position at or below the furthest ever written.
-        let back = (self.high_water as u16).wrapping_sub(feedback.consumed << 2);
+        // `consumed` counts words modulo 2^16: the nearest position at or
+        // below the furthest ever written.
+        let back = (self.high_water as u16).wrapping_sub(feedback.consumed);
         let consumed = self.high_water.saturating_sub(u64::from(back));
         if consumed != self.consumed {
             self.consumed = consumed;
@@ -256,6 +259,12 @@ impl<'a> Sender<'a> {
         if self.cursor.is_some_and(|(_, seq)| seq == self.oldest) {
             return;
         }
+        trace!(
+            "rewind to {} at {} from cursor {:?}",
+            self.oldest.0,
+            self.oldest_pos,
+            self.cursor.map(|c| c.1 .0)
+        );
         self.cursor = self.window.first().map(|at| (at, self.oldest));
         self.write_pos = self.oldest_pos;
         self.partial = 0;
@@ -325,6 +334,13 @@ impl<'a> Sender<'a> {
             }
             tx.write_slice(&[header.to_word()], ring.index(self.write_pos));
             *budget -= 1;
+            trace!(
+                "{} wrote seq {} at {} len {}",
+                now,
+                seq.0,
+                self.write_pos,
+                words
+            );
             if seq > self.highest {
                 self.highest = seq;
                 stats.frames_tx += 1;

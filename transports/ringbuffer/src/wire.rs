@@ -2,7 +2,7 @@
 //! out, in 64-bit words.
 //!
 //! ```text
-//! word 0   feedback  [ack: u16][consumed/4: u14][nak: u2]        [CRC-32C]
+//! word 0   feedback  [ack: u14][nak: u2][consumed: u16]          [CRC-32C]
 //! word 1   progress  [written: u16][answered: u2][beat: u14]     [CRC-32C]
 //! word 2   hello     [host: u16][version: u8][reserved: u8]      [CRC-32C]
 //! word 3   sessions  [session: u16][peer session: u16]           [CRC-32C]
@@ -129,22 +129,24 @@ fn check(index: usize, fields: u32, binding: Binding) -> u32 {
 /// Word 0: what the receiving side has taken of the peer's frames.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Feedback {
-    /// Sequence number of the last frame delivered in order.
+    /// Sequence number of the last frame delivered in order, modulo 2^14:
+    /// the sender has far fewer frames in flight than that.
     pub ack: u16,
-    /// Ring words read so far, in units of four, modulo 2^14: the sender
-    /// may overwrite everything before.
-    pub consumed: u16,
     /// Rewind requests made so far, modulo 4: a change asks the sender to
     /// write everything after `ack` again.
     pub nak: u8,
+    /// Ring words read so far, modulo 2^16: the sender may overwrite
+    /// everything before. Exact to the word, so that a frame as long as a
+    /// shallow ring can follow the one before.
+    pub consumed: u16,
 }
 
 impl Feedback {
     /// The control word, checked with `binding`.
     pub fn to_word(self, binding: Binding) -> u64 {
-        let fields = (u32::from(self.ack) << 16)
-            | (u32::from(self.consumed & 0x3fff) << 2)
-            | u32::from(self.nak & 3);
+        let fields = (u32::from(self.ack & 0x3fff) << 18)
+            | (u32::from(self.nak & 3) << 16)
+            | u32::from(self.consumed);
         seal(FEEDBACK, fields, binding)
     }
 
@@ -152,9 +154,9 @@ impl Feedback {
     pub fn from_word(word: u64, binding: Binding) -> Option<Self> {
         let fields = open(FEEDBACK, word, binding)?;
         Some(Feedback {
-            ack: (fields >> 16) as u16,
-            consumed: ((fields >> 2) & 0x3fff) as u16,
-            nak: (fields & 3) as u8,
+            ack: (fields >> 18) as u16,
+            nak: ((fields >> 16) & 3) as u8,
+            consumed: fields as u16,
         })
     }
 }

@@ -165,7 +165,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
             // adds idle passes to a link that is not busy. Set once here
             // because a socket keeps both across close and reuse.
             socket.set_nagle_enabled(false);
-            socket.set_ack_delay(None);
+            socket.set_ack_delay(Some(smoltcp::time::Duration::from_micros(100)));
             set.add(socket)
         });
         let mut udp = udp::Socket::new(
