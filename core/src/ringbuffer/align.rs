@@ -15,6 +15,11 @@ pub const ACKNOWLEDGE: u64 = 0xDEAD_ABBA;
 /// that is truly stuck restarts.
 pub const RESTART_AFTER: Duration = Duration::from_millis(10);
 
+/// The least polls without a step forward before the protocol starts over,
+/// however long they took: a CPU too slow to poll in [`RESTART_AFTER`] (an
+/// emulated one, say) still gets the steps it needs.
+const RESTART_POLLS: u32 = 64;
+
 /// How many words one bus burst of the clear or the scan moves; bounds the
 /// stack they need.
 const CHUNK: usize = 16;
@@ -69,14 +74,15 @@ impl State {
 /// half-way, or still be streaming a session's frames. So step 1 first
 /// clears the whole transmit memory; the marker of steps 1 and 4 is written
 /// again on every poll until the next step, so a lost write costs one poll;
-/// and if no step is taken for [`RESTART_AFTER`] (a peer that left, or two
-/// ends that drifted into states that wait for each other), the protocol
-/// starts over from step 1.
+/// and if no step is taken for [`RESTART_AFTER`] and a few dozen polls (a
+/// peer that left, or two ends that drifted into states that wait for each
+/// other), the protocol starts over from step 1.
 #[derive(Clone, Debug)]
 pub struct Aligner {
     state: State,
-    /// When the state last changed.
+    /// When the state last changed, and the polls since.
     since: Option<Instant>,
+    polls: u32,
     restart_after: Duration,
     restarts: u32,
 }
@@ -93,6 +99,7 @@ impl Aligner {
         Aligner {
             state: State::Clear { next: 0 },
             since: None,
+            polls: 0,
             restart_after: RESTART_AFTER,
             restarts: 0,
         }
@@ -111,12 +118,6 @@ impl Aligner {
     /// How often the protocol has started over because it stalled.
     pub fn restarts(&self) -> u32 {
         self.restarts
-    }
-
-    /// Starts the protocol over from step 1, as after a stall.
-    pub fn restart(&mut self) {
-        self.state = State::Clear { next: 0 };
-        self.since = None;
     }
 
     /// Whether the protocol is part-way through a memory (clearing it or
@@ -146,7 +147,9 @@ impl Aligner {
         now: Instant,
     ) -> bool {
         let since = *self.since.get_or_insert(now);
-        if self.state != State::Aligned && now >= since + self.restart_after {
+        self.polls = self.polls.saturating_add(1);
+        let stalled = now >= since + self.restart_after && self.polls >= RESTART_POLLS;
+        if self.state != State::Aligned && stalled {
             self.restarts = self.restarts.saturating_add(1);
             self.state = State::Clear { next: 0 };
         }
@@ -207,8 +210,9 @@ impl Aligner {
             }
             State::Aligned => State::Aligned,
         };
-        if next.phase() != self.state.phase() {
+        if next.phase() != self.state.phase() || stalled {
             self.since = Some(now);
+            self.polls = 0;
         }
         self.state = next;
         self.is_aligned()

@@ -90,10 +90,21 @@ impl Cpu {
         self.words_until(self.horizon.get())
     }
 
+    /// Words this CPU may write in this step: up to `ahead` cycles past its
+    /// start, however far that is past the horizon. Another CPU sees a
+    /// write only when it lands, so writes need not wait for the others;
+    /// they are bounded only so that the model's words in flight fit.
+    pub(crate) fn writes(&self, ahead: u64) -> usize {
+        if self.horizon.get() == u64::MAX {
+            return usize::MAX;
+        }
+        self.words_until(self.step.get().saturating_add(ahead))
+    }
+
     /// Words this CPU may access before cycle `until`. At least one at the
     /// start of a step, so that a CPU always makes progress however short
     /// the latency; none once it is past.
-    pub(crate) fn words_until(&self, until: u64) -> usize {
+    fn words_until(&self, until: u64) -> usize {
         let now = self.now.get();
         let left = until.saturating_sub(now);
         let words = usize::try_from(left / self.bus_cycles).unwrap_or(usize::MAX);

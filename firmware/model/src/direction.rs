@@ -128,11 +128,10 @@ impl<'m> Direction<'m> {
         self.land
     }
 
-    /// The last cycle a write may take effect at before the pipe would
-    /// overflow and land words ahead of the reader's clock.
-    pub(super) fn write_horizon(&self) -> u64 {
-        let slack = (self.pipe.len() as u64).saturating_sub(2 * (self.latency + 1));
-        self.land.saturating_sub(self.latency) + self.latency + slack
+    /// How many cycles past the start of its step a writer may write: as
+    /// far as its words in flight fit in the pipe beside the reads' skew.
+    pub(super) fn write_ahead(&self) -> u64 {
+        (self.pipe.len() as u64).saturating_sub(2 * (self.latency + 1) + 64)
     }
 
     pub(super) fn write_rng(&mut self) -> &mut Xoshiro256PlusPlus {

@@ -352,6 +352,17 @@ impl<'m> Link<'m> {
     /// and each word low half first, starting at `cpu`'s clock.
     fn write(&mut self, dir: usize, cpu: &Cpu, src: &[u64], offset: usize) {
         let fate = self.burst(dir, offset, src.len());
+        #[cfg(feature = "trace")]
+        if offset <= 4 && offset + src.len() > 4 {
+            extern crate std;
+            std::eprintln!(
+                "model write dir {dir} at {} offset {offset} len {} fate {:?} first {:x}",
+                cpu.cycles(),
+                src.len(),
+                fate,
+                src[4 - offset]
+            );
+        }
         let mut lands = None;
         for (i, &word) in src.iter().enumerate() {
             let (low, high) = cpu.access();
@@ -408,6 +419,16 @@ impl<'m> Link<'m> {
     fn read(&mut self, dir: usize, cpu: &Cpu, dst: &mut [u64], offset: usize) {
         for (i, word) in dst.iter_mut().enumerate() {
             let (low, high) = cpu.access();
+            #[cfg(feature = "trace")]
+            if offset + i == 4 {
+                extern crate std;
+                let d = &self.dirs[dir];
+                std::eprintln!(
+                    "model read dir {dir} index 4 at {high} land {} depart {}",
+                    d.landed(),
+                    d.departed()
+                );
+            }
             #[cfg(feature = "trace")]
             if high > cpu.horizon_at() {
                 extern crate std;
@@ -522,8 +543,8 @@ impl TransmitRingbuffer for Tx<'_, '_, '_> {
     /// other CPU can see them before their landing either way.
     fn burst_budget(&self) -> usize {
         let Port { link, cpu, dir } = &self.0;
-        let horizon = link.borrow().dirs[*dir].write_horizon();
-        cpu.words_until(horizon)
+        let ahead = link.borrow().dirs[*dir].write_ahead();
+        cpu.writes(ahead)
     }
 }
 

@@ -390,3 +390,19 @@ fn bad_configurations_are_named() {
         "depth 8 is out of range; use 12 to 65536 words"
     );
 }
+
+#[test]
+fn a_write_after_a_long_idle_is_seen_after_a_longer_one() {
+    Rig::new(LinkConfig::default(), 8).run(|link, mut a, mut b, cpus| {
+        let mut seen = [0u64];
+        for round in 1..5u64 {
+            let t = cpus[0].cycles().max(cpus[1].cycles()) + 20_000;
+            cpus[0].advance_to(t);
+            a.write(7, &[round]);
+            cpus[1].advance_to(t + 40_000);
+            b.read(7, &mut seen);
+            assert_eq!(seen[0], round, "round {round}");
+            let _ = link;
+        }
+    });
+}

@@ -14,8 +14,8 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use tidenet_core::proto::{Peer, Request, Response, MAX_MESSAGE};
+use tidenet_model::{Faults, LinkConfig};
 use tidenet_qemu::Qemu;
-use tidenet_ringbuffer::model::{Faults, LinkConfig};
 use tidenet_shell::client::Client;
 use tidenet_sim::nodes::{Nodes, Stack};
 
@@ -68,7 +68,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         },
         ..LinkConfig::default()
     };
-    let nodes = Nodes::spawn(config, Stack::Tcpip)?;
+    let nodes = Nodes::spawn(config, 8, Stack::Tcpip)?;
     let host = transfer(nodes.uart(0)?)?;
 
     let rate = |d: Duration| BYTES as f64 / d.as_secs_f64();

@@ -5,7 +5,8 @@
 //! node A's shell on the 16550 UART. The link is the ringbuffer model, lossy,
 //! with its memories in RAM; the part of it the FPGA would do (streaming the
 //! memories across) is advanced in software by this image, to the CLINT's
-//! time. Node B has no UART: reach it with `remote 0 <command>`.
+//! time. Both nodes run on this one CPU, so the model gives them one clock.
+//! Node B has no UART: reach it with `remote 0 <command>`.
 //!
 //! On a real board the model goes, node B goes (it is another board), and
 //! the ringbuffers are the FPGA's; see the docs' firmware chapter.
@@ -25,9 +26,10 @@ use tidenet_core::addr::HardwareId;
 use tidenet_core::node::Node;
 use tidenet_core::time::{Duration, Instant};
 use tidenet_core::Transport;
+use tidenet_model::{Cpu, Faults, Link, LinkConfig, Port, Side, CYCLE_NS};
 use tidenet_node::{App, Clock};
-use tidenet_ringbuffer::model::{self, Faults, Link, LinkConfig, CYCLE_NS};
-use tidenet_ringbuffer::{Resources, TcpIp};
+use tidenet_ringbuffer::Config;
+use tidenet_tcpip::{Resources, TcpIp};
 
 use clint::Clint;
 use uart::Uart16550;
@@ -42,11 +44,11 @@ const CLINT_TICK_NS: u64 = 100;
 /// `stats` has drops to show.
 const LOSS_PERCENT: u8 = 2;
 const CORRUPT_PERCENT: u8 = 1;
-/// The link between the two nodes: bittide's depth and latency, lossy.
+/// The link between the two nodes: bittide's depth and latency, lossy. The
+/// two nodes share this CPU and its clock, so no write runs ahead.
 const LINK: LinkConfig = LinkConfig {
     depth: 256,
     latency: 200,
-    bus_cycles: 8,
     seed: 1,
     faults: Faults {
         loss: LOSS_PERCENT as f64 / 100.0,
@@ -54,39 +56,42 @@ const LINK: LinkConfig = LinkConfig {
         burst: 0.0,
         burst_passes: 0,
     },
+    write_ahead: 0,
 };
+/// Link cycles one bus word costs this CPU in the model: a VexRiscv's.
+const BUS_CYCLES: u64 = 8;
 const LINK_WORDS: usize = LINK.memory_words();
 /// Bytes in each direction of each TCP stream's buffer.
 const STREAM_BUFFER: usize = 2048;
-/// Steps each end gets to align before the image gives up.
-const ALIGN_POLLS: usize = 100_000;
-/// How long the nodes get to hear from each other before the prompt.
+/// Bytes of each link's window: its frames in flight.
+const WINDOW: usize = 4096;
+/// How long the nodes get to align and hear from each other before the
+/// prompt.
 const LINK_UP: Duration = Duration::from_secs(2);
 
 // Everything large is a static, sized at build time, so that the linker
 // checks it against data memory. `main` takes each once.
 static mut LINK_MEMORY: [u64; LINK_WORDS] = [0; LINK_WORDS];
-static mut TCPIP_A: Resources<'static, STREAM_BUFFER> = Resources::new();
-static mut TCPIP_B: Resources<'static, STREAM_BUFFER> = Resources::new();
+static mut TCPIP_A: Resources<'static, STREAM_BUFFER, WINDOW> = Resources::new();
+static mut TCPIP_B: Resources<'static, STREAM_BUFFER, WINDOW> = Resources::new();
 // SAFETY: the shell's handle on the UART; the boot messages' handle is done
 // with before the shell starts.
 static mut SHELL: tidenet_shell::Resources<Uart16550> =
     tidenet_shell::Resources::new(unsafe { Uart16550::new(UART_BASE) });
 
-/// The image's clock. The modelled link's time moves with every bus access
+/// The image's clock. The modelled CPU's time moves with every bus access
 /// (the model charges each one) and is advanced here to the CLINT whenever
 /// it falls behind, as it does when the CPU is slower than the charge, so
 /// the nodes' timeouts take as long as they say.
-struct LinkClock<'l, 'm> {
+struct CpuClock<'c> {
     clint: Clint,
-    link: &'l RefCell<Link<'m>>,
+    cpu: &'c Cpu,
 }
 
-impl Clock for LinkClock<'_, '_> {
+impl Clock for CpuClock<'_> {
     fn now(&mut self) -> Instant {
-        let mut link = self.link.borrow_mut();
-        link.advance_to(self.clint.now().as_nanos() / CYCLE_NS);
-        link.instant()
+        self.cpu.advance_to(self.clint.now().as_nanos() / CYCLE_NS);
+        self.cpu.instant()
     }
 }
 
@@ -122,14 +127,18 @@ fn main() -> ! {
         Ok(link) => RefCell::new(link),
         Err(e) => halt(console, "the link model", e),
     };
-    let Some((ring_a, ring_b)) = model::align(&link, ALIGN_POLLS) else {
-        halt(console, "the link", "it did not align")
-    };
-    let mut clock = LinkClock { clint, link: &link };
+    let cpu = Cpu::new(BUS_CYCLES);
+    let mut clock = CpuClock { clint, cpu: &cpu };
+    // The boot numbers seed the links' sessions; a board takes them from a
+    // free-running counter at boot.
+    let boot = clock.clint.now().as_nanos() as u16;
+    let (ta, ra) = Port::pair(&link, Side::A, &cpu);
+    let (tb, rb) = Port::pair(&link, Side::B, &cpu);
     let (id_a, id_b) = (board_id(1), board_id(2));
     let now = clock.now();
-    let mut a = TcpIp::new(ring_a, id_a, tcpip_a, now);
-    let mut b = TcpIp::new(ring_b, id_b, tcpip_b, now);
+    let mut a = TcpIp::new(ta, ra, id_a, Config::new(boot), tcpip_a, now);
+    let mut b = TcpIp::new(tb, rb, id_b, Config::new(boot ^ 0x5a5a), tcpip_b, now);
+    // The links align and shake hands as they are polled.
     let up = tidenet_node::await_peers(&mut [&mut a, &mut b], &mut clock, LINK_UP);
     say(
         console,

@@ -59,6 +59,10 @@ impl Config {
     }
 }
 
+/// The least polls the handshake gets before it times out, however long
+/// they took, so that a slow CPU (an emulated one) is not timed out by its
+/// own slowness.
+const RESTART_POLLS: u32 = 64;
 /// The longest wait, in passes, before the feedback word is written again
 /// in case it was lost; after that the heartbeat rewrites it.
 const REASSERT_PASSES: u32 = 32;
@@ -101,8 +105,8 @@ enum Phase {
     /// Running the alignment protocol.
     Aligning(Aligner),
     /// Aligned; waiting for the peer to echo this end's session, since the
-    /// given time.
-    Handshake(Instant),
+    /// given time, for so many polls.
+    Handshake(Instant, u32),
     /// Frames flow.
     Up,
 }
@@ -173,15 +177,16 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         let ring = Ring::for_depth(depth);
         let pass = Duration::from_nanos(depth as u64 * CYCLE_NS);
         // The round trip is at least a pass each way; until measured,
-        // assume a slow peer.
+        // assume a slow peer (an emulated CPU takes hundreds of microseconds
+        // a loop).
         let rtt = Rtt::new(
-            Duration::from_micros(200),
+            Duration::from_millis(1),
             pass * 4 + Duration::from_micros(5),
             config.silence / 2,
         );
         let phase = match config.alignment {
             Alignment::Protocol => Phase::Aligning(Aligner::new()),
-            Alignment::Hardware => Phase::Handshake(Instant::ZERO),
+            Alignment::Hardware => Phase::Handshake(Instant::ZERO, 0),
         };
         let mut link = Link {
             tx,
@@ -296,7 +301,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
         let busy = match &self.phase {
             Phase::Aligning(aligner) => aligner.busy(),
-            Phase::Handshake(_) => false,
+            Phase::Handshake(..) => false,
             Phase::Up => {
                 self.receiver.busy()
                     || self.sender.busy(&self.ring)
@@ -314,7 +319,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
             // The protocol's steps wait on words that may change without a
             // write (a transmitter stopping sends zeros), so look every pass.
             Phase::Aligning(aligner) => earliest(aligner.poll_at(), Some(now + self.pass)),
-            Phase::Handshake(since) => Some(*since + self.config.restart_after),
+            Phase::Handshake(since, _) => Some(*since + self.config.restart_after),
             Phase::Up => [
                 self.sender.poll_at(),
                 self.receiver_poll_at(),
@@ -362,9 +367,11 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
                 }
                 false
             }
-            Phase::Handshake(since) => {
-                let since = *since;
-                self.handshake(now, since, budget)
+            Phase::Handshake(since, polls) => {
+                *polls = polls.saturating_add(1);
+                let timed_out =
+                    now >= *since + self.config.restart_after && *polls >= RESTART_POLLS;
+                self.handshake(now, timed_out, budget)
             }
             Phase::Up => self.exchange(now, budget),
         }
@@ -386,7 +393,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         self.tx.write_slice(&[0], FEEDBACK);
         self.tx.set_enabled(true);
         self.rx.set_enabled(true);
-        self.phase = Phase::Handshake(now);
+        self.phase = Phase::Handshake(now, 0);
         self.write_identity();
         self.beat_due = Some(now);
     }
@@ -471,8 +478,8 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
     }
 
     /// Waits for the peer's sessions word to echo this end's session.
-    fn handshake(&mut self, now: Instant, since: Instant, budget: &mut Budget) -> bool {
-        if now >= since + self.config.restart_after {
+    fn handshake(&mut self, now: Instant, timed_out: bool, budget: &mut Budget) -> bool {
+        if timed_out {
             self.go_down(DownReason::HandshakeTimeout, now);
             return true;
         }
@@ -554,7 +561,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
                 session,
                 ..Peer::default()
             };
-            self.phase = Phase::Handshake(now);
+            self.phase = Phase::Handshake(now, 0);
             self.write_identity();
             return;
         }
@@ -562,7 +569,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         match self.config.alignment {
             Alignment::Protocol => self.phase = Phase::Aligning(Aligner::new()),
             Alignment::Hardware => {
-                self.phase = Phase::Handshake(now);
+                self.phase = Phase::Handshake(now, 0);
                 self.write_identity();
             }
         }
