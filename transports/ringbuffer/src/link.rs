@@ -82,7 +82,7 @@ impl Ring {
     /// and each end must tell ahead from behind.
     const MAX_DEPTH: usize = 1 << 15;
 
-    fn for_depth(depth: usize) -> Self {
+    pub(crate) fn for_depth(depth: usize) -> Self {
         Ring {
             words: depth.min(Self::MAX_DEPTH).saturating_sub(wire::RING).max(1),
         }
