@@ -300,6 +300,12 @@ impl<'m> Direction<'m> {
         }
     }
 
+    /// Stores zeros for every arrival in `cycles`: an outage on demand.
+    pub(super) fn cut(&mut self, cycles: Range<u64>) {
+        self.restored = Some(cycles.end + self.depth() as u64);
+        self.outage = cycles;
+    }
+
     /// At the pass that departs at cycle `at`, perhaps starts an outage.
     fn roll_outage(&mut self, at: u64, faults: &Faults, injected: &mut Injected) {
         // Arrivals lag departures by the latency; the outage hits arrivals.

@@ -342,6 +342,18 @@ impl<'m> Link<'m> {
         }
     }
 
+    /// Cuts the wire both ways for `cycles` cycles from cycle `at`: every
+    /// word arriving meanwhile is stored as zero, as in an outage of
+    /// [`Faults::burst`], but at a time a test chooses. `at` should not be
+    /// before any CPU's clock.
+    pub fn cut(&mut self, at: u64, cycles: u64) {
+        for dir in 0..2 {
+            self.dirs[dir].cut(at..at + cycles);
+            self.injected.outages += 1;
+            self.note_restored(dir);
+        }
+    }
+
     fn note_restored(&mut self, dir: usize) {
         if let Some(at) = self.dirs[dir].take_restored() {
             self.ring(dir, at);

@@ -6,7 +6,7 @@ use core::cell::RefCell;
 use tidenet_core::ringbuffer::CYCLE_NS;
 use tidenet_core::Transport;
 
-use crate::{Link, Schedule, Side};
+use crate::{Cpu, Link, Schedule, Side};
 
 /// Two nodes, `a` on side A of `link` and `b` on side B, stepped in
 /// virtual-time order by a [`Schedule`] of their two CPUs.
@@ -62,10 +62,30 @@ impl<'l, 'm, 'c, A: Transport, B: Transport> Pair<'l, 'm, 'c, A, B> {
         Some(side(i))
     }
 
+    /// The CPU a node runs on.
+    pub fn cpu(&self, side: Side) -> &'c Cpu {
+        // Cannot fail: a pair's schedule holds its two CPUs.
+        self.schedule
+            .cpu(index(side))
+            .unwrap_or_else(|| unreachable!())
+    }
+
+    /// Gives a node work now: after it was replaced, say, as a reboot
+    /// does.
+    pub fn wake(&mut self, side: Side) {
+        self.schedule.wake(index(side));
+    }
+
     /// Switches a node's CPU off (it does nothing; its memories stream on)
     /// or on again.
     pub fn set_off(&mut self, side: Side, off: bool) {
-        self.schedule
-            .set_off(if side == Side::A { 0 } else { 1 }, off);
+        self.schedule.set_off(index(side), off);
+    }
+}
+
+fn index(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
     }
 }

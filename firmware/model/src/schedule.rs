@@ -69,6 +69,11 @@ impl<'c> Schedule<'c> {
         }
     }
 
+    /// CPU `i`, if there is one.
+    pub fn cpu(&self, i: usize) -> Option<&'c Cpu> {
+        self.cpus.get(i).copied()
+    }
+
     /// Gives CPU `i` work now: something outside its steps (another CPU's
     /// task, say) made it ready.
     pub fn wake(&mut self, i: usize) {

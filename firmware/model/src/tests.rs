@@ -358,6 +358,32 @@ fn outages_store_zeros_and_ring_when_they_end() {
 }
 
 #[test]
+fn a_cut_stores_zeros_for_its_span_and_rings_when_it_ends() {
+    Rig::new(LinkConfig::default(), 8).run(|link, mut a, mut b, cpus| {
+        a.write(5, &[0xfeed]);
+        b.write(5, &[0xbeef]);
+        settle(link, cpus);
+        let start = cpus[0].cycles().max(cpus[1].cycles()) + 200;
+        link.borrow_mut().cut(start, 10 * 256);
+        let restored = link.borrow().next_landing(Side::B).expect("the end rings");
+        assert!(restored >= start + 10 * 256, "rings at {restored}");
+        let mut seen = [0u64];
+        // A pass into the cut, both ways see zeros.
+        idle(cpus, start + 256);
+        b.read(5, &mut seen);
+        assert_eq!(seen[0], 0);
+        a.read(5, &mut seen);
+        assert_eq!(seen[0], 0);
+        idle(cpus, restored);
+        b.read(5, &mut seen);
+        assert_eq!(seen[0], 0xfeed);
+        a.read(5, &mut seen);
+        assert_eq!(seen[0], 0xbeef);
+        assert_eq!(link.borrow().injected().outages, 2);
+    });
+}
+
+#[test]
 fn bad_configurations_are_named() {
     let mut memory = [0u64; 4096];
     let small = LinkConfig {

@@ -6,6 +6,10 @@
 //! two links are two transports, each driven by its own net task. The tasks
 //! are generic over `Transport`, so they would run unchanged on any stack.
 //!
+//! Each node has its own CPU, and every task runs on its node's: the three
+//! nodes work side by side in virtual time, while B's four tasks, on both
+//! of its links, take turns on B's one CPU.
+//!
 //! ```text
 //! cargo run --release -p tidenet-sim --example async_node
 //! ```
@@ -22,11 +26,11 @@ use tidenet_core::addr::HardwareId;
 use tidenet_core::asynch::{self, Clock, Net, State, Stream};
 use tidenet_core::time::Instant;
 use tidenet_core::{Error, Transport};
-use tidenet_ringbuffer::model::{align, Faults, Link, LinkConfig, Side};
-use tidenet_ringbuffer::{Resources, TcpIp};
+use tidenet_model::{Cpu, Faults, Link, LinkConfig, Port, Side};
 use tidenet_sim::executor::Executor;
-use tidenet_sim::sim_id;
 use tidenet_sim::virtual_time::VirtualTime;
+use tidenet_sim::{link_config, sim_id};
+use tidenet_tcpip::{Resources, TcpIp};
 
 /// Where B's echo listens.
 const ECHO_PORT: u16 = 7;
@@ -38,6 +42,16 @@ const ECHO_BYTES: usize = 64 * 1024;
 const FEED_BYTES: u64 = 1 << 20;
 /// The seed of the bytes B streams to C, so C can check them.
 const FEED_SEED: u64 = 0xfeed;
+/// Link cycles one bus word costs each node's CPU, as on bittide's VexRiscv.
+const BUS_CYCLES: u64 = 8;
+/// The nodes' CPUs, by their index in the [`VirtualTime`]: each task runs
+/// on the CPU of the node whose transport it uses.
+const CPU_A: usize = 0;
+const CPU_B: usize = 1;
+const CPU_C: usize = 2;
+/// The links, by their index in the [`VirtualTime`].
+const LINK_AB: usize = 0;
+const LINK_BC: usize = 1;
 
 /// Node B, task one: echoes one stream on `port` until the peer closes it;
 /// returns how many bytes went back.
@@ -168,37 +182,76 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let (link_ab, link_bc) = (RefCell::new(link_ab), RefCell::new(link_bc));
-    let (Some((a_end, b_left)), Some((b_right, c_end))) =
-        (align(&link_ab, 100_000), align(&link_bc, 100_000))
-    else {
-        eprintln!("error: alignment-failed: a link did not align");
-        return ExitCode::FAILURE;
-    };
+    // One CPU per node: B's two ports share B's, so its two links' work
+    // takes turns on one clock, as on a real board.
+    let (cpu_a, cpu_b, cpu_c) = (
+        Cpu::new(BUS_CYCLES),
+        Cpu::new(BUS_CYCLES),
+        Cpu::new(BUS_CYCLES),
+    );
+    let (a_tx, a_rx) = Port::pair(&link_ab, Side::A, &cpu_a);
+    let (bl_tx, bl_rx) = Port::pair(&link_ab, Side::B, &cpu_b);
+    let (br_tx, br_rx) = Port::pair(&link_bc, Side::A, &cpu_b);
+    let (c_tx, c_rx) = Port::pair(&link_bc, Side::B, &cpu_c);
 
-    let time = VirtualTime::new(vec![&link_ab, &link_bc]);
     let resources = || Box::new(Resources::<16384>::new());
     let (mut res_a, mut res_bl, mut res_br, mut res_c) =
         (resources(), resources(), resources(), resources());
-    let now = time.now();
+    let time = VirtualTime::new(vec![&link_ab, &link_bc], vec![&cpu_a, &cpu_b, &cpu_c]);
     // B has one port per link, so one address per link.
     let b_second_port = HardwareId {
         port: 1,
         ..sim_id(2)
     };
-    let mut a = State::new(TcpIp::new(a_end, sim_id(1), &mut res_a, now), time.clock());
+    // Each link aligns and comes up by itself as its net tasks poll.
+    let mut a = State::new(
+        TcpIp::new(
+            a_tx,
+            a_rx,
+            sim_id(1),
+            link_config(1, ab.seed),
+            &mut res_a,
+            Instant::ZERO,
+        ),
+        time.clock(CPU_A),
+    );
     let mut b_left = State::new(
-        TcpIp::new(b_left, sim_id(2), &mut res_bl, now),
-        time.clock(),
+        TcpIp::new(
+            bl_tx,
+            bl_rx,
+            sim_id(2),
+            link_config(2, ab.seed),
+            &mut res_bl,
+            Instant::ZERO,
+        ),
+        time.clock(CPU_B),
     );
     let mut b_right = State::new(
-        TcpIp::new(b_right, b_second_port, &mut res_br, now),
-        time.clock(),
+        TcpIp::new(
+            br_tx,
+            br_rx,
+            b_second_port,
+            link_config(2, bc.seed),
+            &mut res_br,
+            Instant::ZERO,
+        ),
+        time.clock(CPU_B),
     );
-    let mut c = State::new(TcpIp::new(c_end, sim_id(3), &mut res_c, now), time.clock());
-    let (net_a, run_a) = asynch::new(&mut a, time.signal(0, Side::A));
-    let (net_bl, run_bl) = asynch::new(&mut b_left, time.signal(0, Side::B));
-    let (net_br, run_br) = asynch::new(&mut b_right, time.signal(1, Side::A));
-    let (net_c, run_c) = asynch::new(&mut c, time.signal(1, Side::B));
+    let mut c = State::new(
+        TcpIp::new(
+            c_tx,
+            c_rx,
+            sim_id(3),
+            link_config(3, bc.seed),
+            &mut res_c,
+            Instant::ZERO,
+        ),
+        time.clock(CPU_C),
+    );
+    let (net_a, run_a) = asynch::new(&mut a, time.signal(CPU_A, LINK_AB, Side::A));
+    let (net_bl, run_bl) = asynch::new(&mut b_left, time.signal(CPU_B, LINK_AB, Side::B));
+    let (net_br, run_br) = asynch::new(&mut b_right, time.signal(CPU_B, LINK_BC, Side::A));
+    let (net_c, run_c) = asynch::new(&mut c, time.signal(CPU_C, LINK_BC, Side::B));
 
     let request: Vec<u8> = (0..ECHO_BYTES).map(|i| (i * 7 % 251) as u8).collect();
     let echoed = RefCell::new(None);
@@ -206,21 +259,21 @@ fn main() -> ExitCode {
     let fed = Cell::new(None);
     let sunk = Cell::new(None);
     let mut executor = Executor::new();
-    executor.spawn_background("net A", run_a.run());
-    executor.spawn_background("net B (link to A)", run_bl.run());
-    executor.spawn_background("net B (link to C)", run_br.run());
-    executor.spawn_background("net C", run_c.run());
+    executor.spawn_background(CPU_A, "net A", run_a.run());
+    executor.spawn_background(CPU_B, "net B (link to A)", run_bl.run());
+    executor.spawn_background(CPU_B, "net B (link to C)", run_br.run());
+    executor.spawn_background(CPU_C, "net C", run_c.run());
     let app_tasks = [
-        executor.spawn("B: echo", async {
+        executor.spawn(CPU_B, "B: echo", async {
             echo_count.set(Some(echo(net_bl, ECHO_PORT).await))
         }),
-        executor.spawn("B: feed", async {
+        executor.spawn(CPU_B, "B: feed", async {
             fed.set(Some(feed(net_br, SINK_PORT, FEED_BYTES).await))
         }),
-        executor.spawn("A: ask the echo", async {
+        executor.spawn(CPU_A, "A: ask the echo", async {
             *echoed.borrow_mut() = Some(ask_echo(net_a, &request).await)
         }),
-        executor.spawn("C: sink", async {
+        executor.spawn(CPU_C, "C: sink", async {
             sunk.set(Some(sink(net_c, SINK_PORT).await))
         }),
     ];

@@ -1,7 +1,7 @@
 //! The async API (`tidenet_core::asynch`) over TCP/IP on the link model, run
 //! by the virtual-time executor: concurrent streams over a lossy link,
 //! cancellation that loses nothing, a bound on wake-ups per MiB with goodput
-//! within 10% of the poll loop's, ping and datagrams as futures, and named
+//! within 15% of the poll loop's, ping and datagrams as futures, and named
 //! errors, down to the bespoke stub's.
 //! Every link is seeded, so every run is the same.
 
@@ -16,11 +16,11 @@ use tidenet_bespoke::Bespoke;
 use tidenet_core::asynch::{self, Clock, State, Stream};
 use tidenet_core::time::{Duration, Instant};
 use tidenet_core::{Error, Transport};
-use tidenet_ringbuffer::model::{align, Faults, Link, LinkConfig, Side};
-use tidenet_ringbuffer::{Resources, TcpIp, MAX_STREAMS};
+use tidenet_model::{Cpu, Faults, Link, LinkConfig, Port, Side};
 use tidenet_sim::executor::Executor;
 use tidenet_sim::virtual_time::VirtualTime;
-use tidenet_sim::{sim_id, transfer, Driver, TransferConfig};
+use tidenet_sim::{link_config, sim_id, transfer, Driver, TransferConfig};
+use tidenet_tcpip::{Resources, TcpIp, DEFAULT_WINDOW, MAX_STREAMS};
 
 const MIB: u64 = 1 << 20;
 
@@ -37,31 +37,56 @@ fn limit(seconds: u64) -> Instant {
     Instant::ZERO + Duration::from_secs(seconds)
 }
 
-/// Two TCP/IP nodes on one aligned modelled link, each with its net task on
-/// a fresh executor; `$body` adds the application's tasks and runs it.
+/// Link cycles one bus word costs each node's CPU, as on bittide's VexRiscv.
+const BUS_CYCLES: u64 = 8;
+
+/// The CPU index of node A and of node B in the tests' [`VirtualTime`]:
+/// every task runs on the CPU of the node whose transport it uses.
+const CPU_A: usize = 0;
+const CPU_B: usize = 1;
+
+/// Two TCP/IP nodes on one modelled link, each on its own CPU with its net
+/// task on a fresh executor; the link aligns and comes up by itself as the
+/// net tasks poll. `$body` adds the application's tasks (A's on [`CPU_A`],
+/// B's on [`CPU_B`]) and runs it.
 macro_rules! two_nodes {
     ($config:expr, |$time:ident, $a:ident, $b:ident, $executor:ident| $body:block) => {{
         let config: LinkConfig = $config;
         let mut memory = vec![0u64; config.memory_words()];
         let link = RefCell::new(Link::new(&config, &mut memory).unwrap());
-        let (ring_a, ring_b) = align(&link, 100_000).expect("the link did not align");
+        let (cpu_a, cpu_b) = (Cpu::new(BUS_CYCLES), Cpu::new(BUS_CYCLES));
+        let (tx_a, rx_a) = Port::pair(&link, Side::A, &cpu_a);
+        let (tx_b, rx_b) = Port::pair(&link, Side::B, &cpu_b);
         let mut res_a = Box::new(Resources::<16384>::new());
         let mut res_b = Box::new(Resources::<16384>::new());
-        let now = link.borrow().instant();
-        let $time = VirtualTime::new(vec![&link]);
+        let $time = VirtualTime::new(vec![&link], vec![&cpu_a, &cpu_b]);
         let mut state_a = State::new(
-            TcpIp::new(ring_a, sim_id(1), &mut res_a, now),
-            $time.clock(),
+            TcpIp::new(
+                tx_a,
+                rx_a,
+                sim_id(1),
+                link_config(1, config.seed),
+                &mut res_a,
+                Instant::ZERO,
+            ),
+            $time.clock(CPU_A),
         );
         let mut state_b = State::new(
-            TcpIp::new(ring_b, sim_id(2), &mut res_b, now),
-            $time.clock(),
+            TcpIp::new(
+                tx_b,
+                rx_b,
+                sim_id(2),
+                link_config(2, config.seed),
+                &mut res_b,
+                Instant::ZERO,
+            ),
+            $time.clock(CPU_B),
         );
-        let ($a, runner_a) = asynch::new(&mut state_a, $time.signal(0, Side::A));
-        let ($b, runner_b) = asynch::new(&mut state_b, $time.signal(0, Side::B));
+        let ($a, runner_a) = asynch::new(&mut state_a, $time.signal(CPU_A, 0, Side::A));
+        let ($b, runner_b) = asynch::new(&mut state_b, $time.signal(CPU_B, 0, Side::B));
         let mut $executor = Executor::new();
-        $executor.spawn_background("net A", runner_a.run());
-        $executor.spawn_background("net B", runner_b.run());
+        $executor.spawn_background(CPU_A, "net A", runner_a.run());
+        $executor.spawn_background(CPU_B, "net B", runner_b.run());
         $body
     }};
 }
@@ -127,7 +152,7 @@ fn concurrent_streams_over_a_lossy_link_each_arrive_intact() {
         let (sent, got) = (&sent, &got);
         // Three flows at once: A to B on one stream, and both ways on a
         // second, where each end sends and receives in one task.
-        executor.spawn("A", async move {
+        executor.spawn(CPU_A, "A", async move {
             let peer = a.link_up().await;
             let mut one = a.connect(peer, 7001).await.unwrap();
             let two = a.connect(peer, 7002).await.unwrap();
@@ -143,7 +168,7 @@ fn concurrent_streams_over_a_lossy_link_each_arrive_intact() {
             .await;
             two.close().await.unwrap();
         });
-        executor.spawn("B one", async move {
+        executor.spawn(CPU_B, "B one", async move {
             let mut one = b.accept(7001).await.unwrap();
             let mut buf = [0u8; 1500];
             loop {
@@ -154,7 +179,7 @@ fn concurrent_streams_over_a_lossy_link_each_arrive_intact() {
                 got[0].borrow_mut().bytes.extend_from_slice(&buf[..n]);
             }
         });
-        executor.spawn("B two", async move {
+        executor.spawn(CPU_B, "B two", async move {
             let two = b.accept(7002).await.unwrap();
             join(
                 send_all(&two, &sent[2]),
@@ -208,9 +233,11 @@ fn cancelled_sends_and_receives_lose_nothing() {
     let cancelled_recvs = Cell::new(0);
     two_nodes!(lossy_link(3), |time, a, b, executor| {
         b.with(|t| t.listen(7000)).unwrap();
-        let clock = time.clock();
+        // Each node's tasks keep time by its own CPU's clock.
+        let (clock_a, clock_b) = (time.clock(CPU_A), time.clock(CPU_B));
         let (data, reported, acknowledged) = (&data, &reported, &acknowledged);
-        executor.spawn("sender", async move {
+        executor.spawn(CPU_A, "sender", async move {
+            let clock = clock_a;
             let peer = a.link_up().await;
             let stream = a.connect(peer, 7000).await.unwrap();
             let cancel_at = clock.now() + Duration::from_millis(2);
@@ -228,7 +255,8 @@ fn cancelled_sends_and_receives_lose_nothing() {
             stream.close().await.unwrap();
         });
         let (received, cancelled_recvs) = (&received, &cancelled_recvs);
-        executor.spawn("receiver", async move {
+        executor.spawn(CPU_B, "receiver", async move {
+            let clock = clock_b;
             let stream = b.accept(7000).await.unwrap();
             let mut buf = [0u8; 1000];
             loop {
@@ -262,22 +290,36 @@ fn cancelled_sends_and_receives_lose_nothing() {
 
 /// Polls per MiB moved, of the transports (by their net tasks) and of the
 /// application's tasks, on the clean and the lossy link; and the async
-/// path's goodput against the poll loop's on the same link.
+/// path's polls and goodput against the poll loop's on the same link.
 ///
-/// A MiB is 718 full frames of 1,460 bytes. Each wakes the receiving net
-/// task when its payload and its header land, the sender's when the link
-/// ack lands, and both when their tasks queue or take bytes; TCP's acks
-/// travel back the same way. That comes to about twelve transport polls a
-/// frame, some 8,800 a MiB on the clean link. The bounds leave room for
-/// that and for the lossy link's re-sends, and stay well below the poll
-/// loop, which polls as fast as the bus lets it.
+/// At the MTU of 1,000 bytes a depth-256 link has, a MiB takes some 1,150
+/// TCP segments, each a frame. Each wakes the receiving net task when it
+/// lands, the sender's when the link ack lands, and both when their tasks
+/// queue or take bytes; TCP's acks travel back the same way. That comes to
+/// about eleven transport polls a frame: measured, 12,616 transport and
+/// 5,553 task polls for the MiB on the clean link, 15,994 and 6,681 on the
+/// lossy one, whose re-sends wake both ends again. The bounds are those
+/// plus about 20%.
+///
+/// The poll loop no longer spins either: it sleeps until a landing or a
+/// deadline and polls each transport once per wake-up, with the
+/// application's work in the same step. The net task is woken in addition
+/// by its application's tasks, so it polls more, but by a bounded factor:
+/// measured 1.67 times the poll loop's polls on the clean link and 1.48 on
+/// the lossy one; the bound is 2.5. A task that spun would exceed every
+/// bound many times over: a spinning CPU polls up to once per bus access,
+/// some 170,000 times in the 1.4 million cycles the MiB takes.
 ///
 /// Virtual time makes the goodput exact, so the ratio is a property of the
 /// code, not of this machine: `tidenet bench` reports it for more links.
+/// Each node's bus is now its own and the bottleneck, so every extra
+/// wake-up of the net task costs its CPU bus reads that the poll loop
+/// spends moving data: measured 0.903 of the poll loop's goodput on the
+/// clean link and 0.917 on the lossy one. The bound, 0.85, leaves about 5%.
 #[test]
 fn async_tasks_keep_pace_with_the_poll_loop_without_busy_polling() {
     for (faults, net_bound, task_bound) in
-        [(Faults::default(), 11_000, 4_000), (LOSSY, 15_000, 7_000)]
+        [(Faults::default(), 15_000, 6_700), (LOSSY, 19_500, 8_000)]
     {
         let run = |driver| {
             let config = TransferConfig {
@@ -303,14 +345,14 @@ fn async_tasks_keep_pace_with_the_poll_loop_without_busy_polling() {
             polls.tasks
         );
         assert!(
-            polls.transport * 2 < polled.polls.transport,
-            "{faults:?}: {} transport polls is not well below the poll loop's {}",
+            polls.transport * 2 <= polled.polls.transport * 5,
+            "{faults:?}: {} transport polls is more than 2.5 times the poll loop's {}",
             polls.transport,
             polled.polls.transport
         );
         let ratio = tasks.goodput_mb_s() / polled.goodput_mb_s();
         assert!(
-            ratio >= 0.9,
+            ratio >= 0.85,
             "{faults:?}: async goodput is {ratio:.3} of the poll loop's"
         );
     }
@@ -326,7 +368,7 @@ fn ping_and_datagrams_are_futures_too() {
         // Two tasks ping at once: they take turns, and both get a round trip.
         for _ in 0..2 {
             let rtts = &rtts;
-            executor.spawn("pinger", async move {
+            executor.spawn(CPU_A, "pinger", async move {
                 let peer = a.link_up().await;
                 for _ in 0..3 {
                     let rtt = a.ping(peer, Duration::from_millis(10)).await;
@@ -335,17 +377,17 @@ fn ping_and_datagrams_are_futures_too() {
             });
         }
         let timed_out = &timed_out;
-        executor.spawn("impatient pinger", async move {
+        executor.spawn(CPU_A, "impatient pinger", async move {
             let peer = a.link_up().await;
             timed_out.set(Some(a.ping(peer, Duration::ZERO).await));
         });
         let datagram = &datagram;
-        executor.spawn("datagram receiver", async move {
+        executor.spawn(CPU_B, "datagram receiver", async move {
             let mut buf = [0u8; 64];
             let (from, n) = b.recv_datagram(&mut buf).await.unwrap();
             *datagram.borrow_mut() = Some((from, buf[..n].to_vec()));
         });
-        executor.spawn("datagram sender", async move {
+        executor.spawn(CPU_A, "datagram sender", async move {
             let peer = a.link_up().await;
             assert_eq!(peer, b_addr);
             a.send_datagram(peer, b"tide").await.unwrap();
@@ -374,7 +416,7 @@ fn ping_and_datagrams_are_futures_too() {
 fn a_refused_or_cancelled_connect_leaves_no_slot_taken() {
     two_nodes!(LinkConfig::default(), |time, a, b, executor| {
         b.with(|t| t.listen(7000)).unwrap();
-        executor.spawn("connector", async move {
+        executor.spawn(CPU_A, "connector", async move {
             let peer = a.link_up().await;
             // More attempts than there are slots: each must give its back.
             for _ in 0..2 * MAX_STREAMS {
@@ -397,20 +439,38 @@ fn a_refused_or_cancelled_connect_leaves_no_slot_taken() {
     });
 }
 
+/// The stub runs the real link layer: its link aligns and comes up, and
+/// it knows its peer, but everything above the link answers `Unsupported`.
 #[test]
 fn a_stub_answers_unsupported_through_the_futures() {
     let config = LinkConfig::default();
     let mut memory = vec![0u64; config.memory_words()];
     let link = RefCell::new(Link::new(&config, &mut memory).unwrap());
-    let (ring_a, _ring_b) = align(&link, 100_000).unwrap();
-    let time = VirtualTime::new(vec![&link]);
-    let mut state = State::new(Bespoke::new(ring_a, sim_id(1)), time.clock());
-    let (net, runner) = asynch::new(&mut state, time.signal(0, Side::A));
+    let (cpu_a, cpu_b) = (Cpu::new(BUS_CYCLES), Cpu::new(BUS_CYCLES));
+    let (tx_a, rx_a) = Port::pair(&link, Side::A, &cpu_a);
+    let (tx_b, rx_b) = Port::pair(&link, Side::B, &cpu_b);
+    // The link window TCP/IP gets by default.
+    let (mut window_a, mut window_b) = (vec![0u8; DEFAULT_WINDOW], vec![0u8; DEFAULT_WINDOW]);
+    let time = VirtualTime::new(vec![&link], vec![&cpu_a, &cpu_b]);
+    let stub =
+        |tx, rx, n, window| Bespoke::new(tx, rx, sim_id(n), link_config(n, config.seed), window);
+    let mut state_a = State::new(stub(tx_a, rx_a, 1, &mut window_a), time.clock(CPU_A));
+    let mut state_b = State::new(stub(tx_b, rx_b, 2, &mut window_b), time.clock(CPU_B));
+    let (net, runner_a) = asynch::new(&mut state_a, time.signal(CPU_A, 0, Side::A));
+    let (peer_net, runner_b) = asynch::new(&mut state_b, time.signal(CPU_B, 0, Side::B));
+    let (a_addr, b_addr) = (
+        net.with(|t| t.local_addr()),
+        peer_net.with(|t| t.local_addr()),
+    );
     let answers = RefCell::new(Vec::new());
+    let learned = Cell::new(None);
     let mut executor = Executor::new();
-    executor.spawn_background("net", runner.run());
-    executor.spawn("app", async {
-        let peer = net.with(|t| t.local_addr());
+    executor.spawn_background(CPU_A, "net A", runner_a.run());
+    executor.spawn_background(CPU_B, "net B", runner_b.run());
+    executor.spawn(CPU_A, "app", async {
+        // The link comes up: the stub learns its peer from it.
+        let peer = net.link_up().await;
+        assert_eq!(peer, b_addr);
         let all = [
             net.connect(peer, 7000).await.err(),
             net.accept(7000).await.err(),
@@ -420,6 +480,13 @@ fn a_stub_answers_unsupported_through_the_futures() {
         ];
         answers.borrow_mut().extend(all);
     });
+    executor.spawn(CPU_B, "peer", async {
+        learned.set(Some(peer_net.link_up().await));
+    });
     executor.run(&time, limit(1)).unwrap();
     assert_eq!(*answers.borrow(), [Some(Error::Unsupported); 5]);
+    // The link itself works: it came up on both ends, once.
+    assert_eq!(learned.get(), Some(a_addr));
+    assert_eq!(net.with(|t| t.stats()).link_ups, 1);
+    assert_eq!(peer_net.with(|t| t.stats()).link_ups, 1);
 }

@@ -105,7 +105,7 @@ enum Phase {
     /// Running the alignment protocol.
     Aligning(Aligner),
     /// Aligned; waiting for the peer to echo this end's session, since the
-    /// given time, for so many polls.
+    /// given time, for so many polls. The time is set by the first poll.
     Handshake(Instant, u32),
     /// Frames flow.
     Up,
@@ -120,6 +120,9 @@ struct Peer {
     host: Option<u16>,
     /// Its feedback word as last read, to tell when it changes.
     feedback: u64,
+    /// Whether a feedback word of this session has been read: proof that
+    /// the peer's word 0 no longer holds a marker left from alignment.
+    fed_back: bool,
 }
 
 /// One ringbuffer link: bittide's alignment, a session handshake, and
@@ -184,9 +187,11 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
             pass * 4 + Duration::from_micros(5),
             config.silence / 2,
         );
-        let phase = match config.alignment {
-            Alignment::Protocol => Phase::Aligning(Aligner::new()),
-            Alignment::Hardware => Phase::Handshake(Instant::ZERO, 0),
+        // On a link the hardware aligned, the first poll's heartbeat says
+        // who this end is, and the handshake's time runs from then.
+        let (phase, beat_due) = match config.alignment {
+            Alignment::Protocol => (Phase::Aligning(Aligner::new()), None),
+            Alignment::Hardware => (Phase::Handshake(Instant::ZERO, 0), Some(Instant::ZERO)),
         };
         let mut link = Link {
             tx,
@@ -203,7 +208,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
             sender: Sender::new(window, rtt),
             receiver: Receiver::new(),
             beat: 0,
-            beat_due: None,
+            beat_due,
             heard: Instant::ZERO,
             feedback: None,
             reassert: false,
@@ -353,10 +358,8 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         let budget = &mut budget;
         // A few words once a heartbeat: not worth deferring to a poll with
         // room for them.
-        if self.beat_due.is_some_and(|t| now >= t) {
-            self.heartbeat(now, budget);
-        }
-        match &mut self.phase {
+        let went_down = self.beat_due.is_some_and(|t| now >= t) && self.heartbeat(now, budget);
+        let changed = match &mut self.phase {
             Phase::Aligning(_) if !budget.allows(1) => false,
             Phase::Aligning(aligner) => {
                 let restarts = aligner.restarts();
@@ -368,13 +371,17 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
                 false
             }
             Phase::Handshake(since, polls) => {
+                if *polls == 0 {
+                    *since = now;
+                }
                 *polls = polls.saturating_add(1);
                 let timed_out =
                     now >= *since + self.config.restart_after && *polls >= RESTART_POLLS;
                 self.handshake(now, timed_out, budget)
             }
             Phase::Up => self.exchange(now, budget),
-        }
+        };
+        went_down || changed
     }
 
     /// Starts a new session of this end: a number the peer has not seen
@@ -454,11 +461,12 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
 
     /// Rewrites the control words, with the heartbeat counter moved on, so
     /// that the peer hears this end is alive and any lost write is healed.
-    fn heartbeat(&mut self, now: Instant, budget: &mut Budget) {
+    /// Returns whether the link went down: the peer started over.
+    fn heartbeat(&mut self, now: Instant, budget: &mut Budget) -> bool {
         self.beat = self.beat.wrapping_add(1) & 0x3fff;
         self.beat_due = Some(now + self.config.heartbeat);
         if matches!(self.phase, Phase::Aligning(_)) {
-            return;
+            return false;
         }
         self.write_progress();
         self.write_identity();
@@ -466,9 +474,10 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         if matches!(self.phase, Phase::Up) {
             self.write_feedback(now);
             budget.wrote(1);
-            // A peer that started over shows it in its sessions word.
-            self.read_sessions(now, budget);
+            // Looked for here too, for a peer that wrote nothing since.
+            return self.peer_started_over(now, budget);
         }
+        false
     }
 
     fn read(&mut self, index: usize) -> u64 {
@@ -575,41 +584,43 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         }
     }
 
-    /// Reads the peer's sessions word, and on a bound word that failed its
-    /// check, word 0 for an alignment marker: the two ways a peer that
-    /// started over shows it. Returns whether the link went down. Reads
-    /// nothing without a budget for it: the next look will.
-    fn read_sessions(&mut self, now: Instant, budget: &mut Budget) -> bool {
+    /// Looks for the two ways a peer that started over shows it: a
+    /// sessions word for other sessions, or the alignment marker in word 0.
+    /// Returns whether the link went down. Reads nothing without a budget
+    /// for it: the next look will.
+    ///
+    /// The marker survives lost writes, as a peer aligning again rewrites
+    /// it every poll (and, while this end is up and does not answer, keeps
+    /// announcing); a sessions word it cleared may still show the old
+    /// session if the clear was lost. But a marker may also be one left
+    /// from the alignment that just finished, until the peer's first
+    /// feedback lands over it: it counts once a feedback word of this
+    /// session was read, or when the sessions word is unreadable too.
+    fn peer_started_over(&mut self, now: Instant, budget: &mut Budget) -> bool {
         if budget.reads == 0 {
             return false;
         }
         budget.read(1);
-        let word = self.read(SESSIONS);
-        match Sessions::from_word(word) {
-            Some(Sessions(theirs))
-                if theirs.own == self.peer.session && theirs.peer == self.session =>
-            {
-                false
-            }
-            Some(Sessions(theirs)) => {
+        let sessions = Sessions::from_word(self.read(SESSIONS));
+        if let Some(Sessions(theirs)) = sessions {
+            if theirs.own != self.peer.session || theirs.peer != self.session {
                 self.go_down(DownReason::PeerRestarted, now);
                 self.peer.session = theirs.own;
                 self.write_identity();
-                true
+                return true;
             }
-            None if self.config.alignment == Alignment::Protocol && budget.reads > 0 => {
-                budget.read(1);
-                if matches!(
-                    self.read(FEEDBACK),
-                    ANNOUNCE | tidenet_core::ringbuffer::ACKNOWLEDGE
-                ) {
-                    self.go_down(DownReason::PeerRealigning, now);
-                    return true;
-                }
-                false
-            }
-            None => false,
         }
+        if self.config.alignment == Alignment::Protocol && budget.reads > 0 {
+            budget.read(1);
+            let word = self.read(FEEDBACK);
+            if Feedback::from_word(word, self.binding().reversed()).is_some() {
+                self.peer.fed_back = true;
+            } else if word == ANNOUNCE && (self.peer.fed_back || sessions.is_none()) {
+                self.go_down(DownReason::PeerRealigning, now);
+                return true;
+            }
+        }
+        false
     }
 
     /// Frames both ways, while up.
@@ -639,7 +650,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         self.look_at = (looked > 0 && self.stats.frames_rx == delivered && !self.receiver.busy())
             .then(|| now + pass / 2)
             .or(self.look_at.filter(|_| !look));
-        if events.peer_unreadable && self.read_sessions(now, budget) {
+        if events.peer_unreadable && self.peer_started_over(now, budget) {
             return true;
         }
         if events.peer_moved || self.stats.frames_rx != delivered {
@@ -656,12 +667,13 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
             match Feedback::from_word(word, binding) {
                 Some(feedback) if word != self.peer.feedback => {
                     self.peer.feedback = word;
+                    self.peer.fed_back = true;
                     self.heard = now;
                     changed |= self.sender.on_feedback(feedback, now, &mut self.stats);
                 }
                 Some(_) => self.sender.feedback_unchanged(),
                 None => {
-                    if self.read_sessions(now, budget) {
+                    if self.peer_started_over(now, budget) {
                         return true;
                     }
                 }

@@ -273,7 +273,13 @@ impl Receiver {
                 && reading.words < words
                 && genuine
                 && done >= self.consumed + report_every as u64
+                && (reading.reported || *budget > 0)
             {
+                if !reading.reported {
+                    // The header goes with the first words reported, and
+                    // cannot be read again after: read it again now.
+                    self.confirm_header(rx, ring, &mut reading.header, budget);
+                }
                 self.consumed = done;
                 reading.reported = true;
                 events.changed = true;
@@ -285,17 +291,8 @@ impl Receiver {
         }
         let mut header = reading.header;
         let crc = reading.digest.finalize();
-        if crc != header.crc && *budget > 0 {
-            // A 32-bit CPU reads the header in two halves; a read that
-            // straddled its landing holds the new sequence number and
-            // length with the old check. Read it again.
-            let mut word = [0];
-            rx.read_slice(&mut word, ring.index(self.read_pos));
-            *budget -= 1;
-            let again = Header::from_word(word[0]);
-            if (again.seq, again.len) == (header.seq, header.len) {
-                header = again;
-            }
+        if crc != header.crc && !reading.reported && *budget > 0 {
+            self.confirm_header(rx, ring, &mut header, budget);
         }
         if crc == header.crc {
             self.ready = Some(usize::from(header.len));
@@ -366,6 +363,27 @@ impl Receiver {
                 reported: false,
                 started: now,
             })
+        }
+    }
+
+    /// Reads the header at the read position again, and takes its check if
+    /// it is still the same frame's. A 32-bit CPU reads a word in two
+    /// halves; a read that straddled the header's landing holds the new
+    /// sequence number and length with the old check, which a frame read
+    /// whole would then fail.
+    fn confirm_header<R: ReceiveRingbuffer>(
+        &mut self,
+        rx: &mut R,
+        ring: &Ring,
+        header: &mut Header,
+        budget: &mut usize,
+    ) {
+        let mut word = [0];
+        rx.read_slice(&mut word, ring.index(self.read_pos));
+        *budget = budget.saturating_sub(1);
+        let again = Header::from_word(word[0]);
+        if (again.seq, again.len) == (header.seq, header.len) {
+            *header = again;
         }
     }
 

@@ -12,9 +12,11 @@ use core::net::{IpAddr, Ipv4Addr};
 use common::{id, link_config, step_until, with_nodes};
 use tidenet_conformance::Conditions;
 use tidenet_core::time::{Duration, Instant};
-use tidenet_core::{DownReason, Error, LinkState, StreamState, Transport};
-use tidenet_model::Side;
+use tidenet_core::{DownReason, Error, LinkState, StreamId, StreamState, Transport};
+use tidenet_model::{Port, Side};
+use tidenet_ringbuffer::Config;
 use tidenet_tcpip::MAX_STREAMS;
+use tidenet_tcpip::{Resources, TcpIp};
 
 #[test]
 fn before_the_peer_is_known_operations_say_link_down() {
@@ -107,5 +109,61 @@ fn send_queue_holds_every_written_byte_until_acknowledged() {
             got == data.len()
         });
         step_until(n, |n| n.a.send_queue(sa) == Ok(0));
+    });
+}
+
+/// A stream from A to B's port 7, established and accepted.
+fn stream(n: &mut common::Nodes<'_>) -> (StreamId, StreamId) {
+    let sa = n.a.connect(n.b.local_addr(), 7).expect("connect");
+    let mut sb = None;
+    step_until(n, |n| {
+        sb = sb.or(n.b.accept(7).expect("accept"));
+        sb.is_some() && n.a.state(sa) == Ok(StreamState::Established)
+    });
+    (sa, sb.expect("accepted"))
+}
+
+/// Sends `data` from `sa` to `sb` and checks it all arrives, in order.
+fn carry(n: &mut common::Nodes<'_>, sa: StreamId, sb: StreamId, data: &[u8]) {
+    let (mut sent, mut got) = (0, Vec::new());
+    let mut buf = [0; 1024];
+    step_until(n, |n| {
+        sent += n.a.send(sa, &data[sent..]).expect("send at A");
+        let len = n.b.recv(sb, &mut buf).expect("recv at B");
+        got.extend_from_slice(&buf[..len]);
+        got.len() == data.len()
+    });
+    assert!(got == data, "the stream's bytes differ");
+}
+
+#[test]
+fn a_peer_that_reboots_mid_stream_resets_the_stream_and_the_next_one_works() {
+    with_nodes(link_config(Conditions::Clean), |n| {
+        up(n);
+        n.b.listen(7).expect("listen");
+        let (sa, sb) = stream(n);
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        carry(n, sa, sb, &data[..5000]);
+        // A has more in flight when B reboots: a new transport on the same
+        // hardware, with a new boot value, whose application listens again.
+        assert!(n.a.send(sa, &data[5000..]).expect("send") > 0);
+        let cpu = n.cpu(Side::B);
+        let (tb, rb) = Port::pair(n.link(), Side::B, cpu);
+        let resources = Box::leak(Box::new(Resources::<8192>::new()));
+        n.b = TcpIp::new(tb, rb, id(2), Config::new(0xb007), resources, cpu.instant());
+        n.wake(Side::B);
+        n.b.listen(7).expect("listen after the reboot");
+        // A's link sees the peer start over; its stream is reset once the
+        // link is back and A's next segment reaches a B that never knew it.
+        step_until(n, |n| n.a.state(sa) == Ok(StreamState::Closed));
+        let s = n.a.stats();
+        assert_eq!(s.down_peer_realigning, 1, "{s:?}");
+        assert_eq!(s.link_ups, 2, "{s:?}");
+        assert_eq!(n.a.link_state(), LinkState::Up);
+        assert_eq!(n.a.peer(), Some(n.b.local_addr()));
+        // The next stream carries everything.
+        n.a.close(sa).expect("close the reset stream");
+        let (sa, sb) = stream(n);
+        carry(n, sa, sb, &data);
     });
 }

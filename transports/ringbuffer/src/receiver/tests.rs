@@ -94,7 +94,8 @@ impl Sender<'_, '_, '_, '_> {
             self.tx.write_slice(burst_words, self.ring.index(at));
             self.next += burst;
         } else {
-            self.tx.write_slice(&[self.header], self.ring.index(self.pos));
+            self.tx
+                .write_slice(&[self.header], self.ring.index(self.pos));
             self.last_whole = Some((self.pos, self.seq));
             self.pos += 1 + self.words.len() as u64;
             self.seq = self.seq.wrapping_add(1);
@@ -157,7 +158,16 @@ fn tear(bus_cycles: u64, seed: u64, looks: u64) -> Tally {
             let mut budget = 1 + below(&mut turns, 6) as usize;
             let now = cpus[1].instant();
             let rto = Duration::from_micros(10);
-            receiver.poll(&mut b.rx, &ring, mtu, &mut budget, now, pass, rto, &mut stats);
+            receiver.poll(
+                &mut b.rx,
+                &ring,
+                mtu,
+                &mut budget,
+                now,
+                pass,
+                rto,
+                &mut stats,
+            );
             if let Some(packet) = receiver.ready() {
                 tally.accepted += 1;
                 assert_eq!(
@@ -192,8 +202,13 @@ fn torn_frames_are_never_accepted() {
         }
         assert!(accepted > 0, "bus {bus_cycles}: no frame got through whole");
     }
-    std::println!("torn frames: {accepted} accepted whole and checked, {failed} failed their check");
-    assert!(failed > 100_000, "only {failed} reads failed; the test must tear many");
+    std::println!(
+        "torn frames: {accepted} accepted whole and checked, {failed} failed their check"
+    );
+    assert!(
+        failed > 100_000,
+        "only {failed} reads failed; the test must tear many"
+    );
 }
 
 /// A receive memory that reads back random words: noise, or a link no
@@ -210,7 +225,12 @@ impl tidenet_core::ringbuffer::ReceiveRingbuffer for Noise {
             // Now and then a header the receiver waits for, so that it
             // reads on and checks what follows.
             *word = match self.0.next_u32() % 4 {
-                0 => Header { seq: 1, len: (self.0.next_u32() % 2000) as u16, crc: self.0.next_u32() }.to_word(),
+                0 => Header {
+                    seq: 1,
+                    len: (self.0.next_u32() % 2000) as u16,
+                    crc: self.0.next_u32(),
+                }
+                .to_word(),
                 _ => self.0.next_u64(),
             };
         }
@@ -234,7 +254,16 @@ fn random_words_are_never_delivered_and_never_panic() {
     for _ in 0..200_000 {
         now = now + Duration::from_nanos(500);
         let mut budget = 64;
-        receiver.poll(&mut rx, &ring, mtu, &mut budget, now, pass, Duration::from_micros(10), &mut stats);
+        receiver.poll(
+            &mut rx,
+            &ring,
+            mtu,
+            &mut budget,
+            now,
+            pass,
+            Duration::from_micros(10),
+            &mut stats,
+        );
         assert_eq!(receiver.ready(), None, "noise was delivered");
     }
     assert_eq!(stats.frames_rx, 0);

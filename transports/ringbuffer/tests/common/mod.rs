@@ -45,7 +45,11 @@ pub struct Traffic {
     mtu: usize,
     full: bool,
     pub sent: usize,
+    /// One past the index of the last frame received.
     pub received: usize,
+    /// Frames of the peer's never received: lost with a link that went
+    /// down, which the link layer does not promise to deliver.
+    pub gaps: usize,
     /// Stop after this many frames.
     pub frames: usize,
 }
@@ -59,6 +63,7 @@ impl Traffic {
             full,
             sent: 0,
             received: 0,
+            gaps: 0,
             frames,
         }
     }
@@ -92,6 +97,8 @@ pub struct Node<'r> {
     pub cpu: &'r Cpu,
     pub traffic: Traffic,
     pub side: Side,
+    /// The link's `link_ups` when the application last looked.
+    ups: u64,
 }
 
 pub struct Rig<'r> {
@@ -113,6 +120,10 @@ pub fn with_rig<T>(
     let mut memory = vec![0u64; setup.link.memory_words()];
     let model = RefCell::new(Model::new(&setup.link, &mut memory).expect("valid link"));
     let cpus = [Cpu::new(setup.bus_cycles), Cpu::new(setup.bus_cycles)];
+    if setup.alignment == Alignment::Hardware {
+        // The hardware aligned the link before the CPUs booted.
+        tidenet_model::align(&model, [&cpus[0], &cpus[1]], 100_000).expect("aligns");
+    }
     let mut windows = [vec![0u8; setup.window], vec![0u8; setup.window]];
     let [wa, wb] = &mut windows;
     let mtu = tidenet_ringbuffer::wire::mtu_for_depth(setup.link.depth);
@@ -131,6 +142,7 @@ pub fn with_rig<T>(
                 frames[usize::from(n)],
             ),
             side,
+            ups: 0,
         }
     };
     let nodes = [
@@ -174,9 +186,19 @@ impl<'r> Rig<'r> {
             .step(
                 |i| model.borrow().next_landing(sides[i]),
                 |i, now| {
+                    let lacks = nodes[1 - i].traffic.received;
                     let node = &mut nodes[i];
                     model.borrow_mut().take_landed(node.side, node.cpu.cycles());
-                    let busy = node.link.poll(now) | Self::serve(node, scratch, corrupted);
+                    let mut busy = node.link.poll(now);
+                    // Frames in flight when a link goes down are gone; the
+                    // application sends again, once up, from the first
+                    // frame its peer lacks, as a stack above would.
+                    let ups = node.link.stats().link_ups;
+                    if ups != node.ups {
+                        node.ups = ups;
+                        node.traffic.sent = node.traffic.sent.min(lacks);
+                    }
+                    busy |= Self::serve(node, scratch, corrupted);
                     if busy {
                         Some(now)
                     } else {
@@ -193,24 +215,29 @@ impl<'r> Rig<'r> {
         let mut busy = false;
         while let Some((rx, _)) = node.link.receive() {
             let expected = node.traffic.received;
-            let mtu = node.traffic.mtu;
-            let want = {
-                let mut buf = Vec::with_capacity(mtu);
-                node.traffic.peer_frame(expected, &mut buf);
-                buf
-            };
-            rx.consume(|got| {
+            let traffic = &node.traffic;
+            let index = rx.consume(|got| {
+                let index = got
+                    .get(..4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+                let mut want = Vec::new();
+                if let Some(i) = index.filter(|&i| i >= expected) {
+                    traffic.peer_frame(i, &mut want);
+                }
                 if got != &want[..] && corrupted.is_none() {
                     *corrupted = Some(format!(
-                        "frame {expected}: got {} bytes starting {:02x?}, want {} starting {:02x?}",
+                        "expecting frame {expected} or later: got {} bytes starting {:02x?}, \
+                         want {} starting {:02x?}",
                         got.len(),
                         &got[..got.len().min(8)],
                         want.len(),
                         &want[..want.len().min(8)]
                     ));
                 }
+                index.unwrap_or(expected)
             });
-            node.traffic.received += 1;
+            node.traffic.gaps += index.saturating_sub(expected);
+            node.traffic.received = index.max(expected) + 1;
             busy = true;
         }
         while node.traffic.sent < node.traffic.frames {
@@ -234,6 +261,25 @@ impl<'r> Rig<'r> {
             }
         }
         true
+    }
+
+    /// Switches node `n`'s CPU off (hung: it polls nothing) or on again.
+    pub fn set_off(&mut self, n: usize, off: bool) {
+        self.schedule.set_off(n, off);
+    }
+
+    /// Reboots node `n`: a fresh link end, booted with `boot`, on the same
+    /// hardware, which starts over from alignment. The application keeps
+    /// its place; what was in flight is gone.
+    pub fn reboot(&mut self, n: usize, boot: u16) {
+        let node = &mut self.nodes[n];
+        let (tx, rx) = Port::pair(self.model, node.side, node.cpu);
+        let window = Box::leak(vec![0u8; self.setup.window].into_boxed_slice());
+        let mut config = Config::new(boot);
+        config.alignment = self.setup.alignment;
+        node.link = Link::new(tx, rx, 0x0100 + n as u16, config, window);
+        node.ups = 0;
+        self.schedule.wake(n);
     }
 
     /// Whether both ends received everything the other sends.
