@@ -408,7 +408,10 @@ fn bench(bytes: u64) -> ExitCode {
             result
         };
         match case(Driver::Poll).and_then(|p| Ok((case(Driver::Async)?, p))) {
-            Ok((a, r)) => bar.println(format!(
+            // Through `suspend`, not the bar's own println: that prints
+            // nothing when the bar is hidden, as it is when stderr is not a
+            // terminal, and a script capturing the table would get none.
+            Ok((a, r)) => bar.suspend(|| println!(
                 "{depth:>5} {loss:>5.2} {corrupt:>7.2} {:>5} {:>9.2} {:>6.3} {:>8} {:>6} {:>7} {:>9.2} {:>6.3} {:>10.3}",
                 r.mtu,
                 r.goodput_mb_s(),

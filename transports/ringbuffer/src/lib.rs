@@ -43,6 +43,7 @@ macro_rules! trace {
 pub(crate) use trace;
 
 mod link;
+mod mark;
 mod receiver;
 mod rtt;
 mod sender;

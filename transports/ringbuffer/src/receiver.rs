@@ -5,6 +5,7 @@ use tidenet_core::ringbuffer::ReceiveRingbuffer;
 use tidenet_core::time::{Duration, Instant};
 use tidenet_core::Stats;
 
+use crate::mark::Mark;
 use crate::seq::Seq;
 use crate::wire::{Binding, Feedback, Header, Progress, MAX_MTU, PROGRESS};
 use crate::Ring;
@@ -35,7 +36,7 @@ struct Reading {
     /// overwritten and cannot be read again.
     reported: bool,
     /// When its header was read.
-    started: Instant,
+    started: Mark,
 }
 
 /// What a [`Receiver::poll`] saw, for the link to act on.
@@ -89,9 +90,10 @@ pub struct Receiver {
     /// at a time, since the word saying it was written again may be lost).
     stale: Option<(u64, Option<Instant>)>,
     /// Since when the frame at the read position is known to be written.
-    due_since: Option<Instant>,
-    /// When to read the frame at the read position again after it failed.
-    retry_at: Option<Instant>,
+    due_since: Option<Mark>,
+    /// When the frame at the read position failed, to be read again two
+    /// passes later.
+    retry: Option<Mark>,
     /// A frame that failed before the receiver could ask whether it was
     /// written: its header word, whether reading it again would help not,
     /// and whether it was known to be written.
@@ -121,7 +123,7 @@ impl Receiver {
             written: 0,
             stale: None,
             due_since: None,
-            retry_at: None,
+            retry: None,
             undecided: None,
             nak: 0,
             nak_at: None,
@@ -182,9 +184,10 @@ impl Receiver {
         if self.ready.is_some() {
             return None;
         }
-        let due = self.due_since.map(|t| t + pass * 2);
+        let due = self.due_since.map(|m| m.at(pass * 2));
+        let retry = self.retry.map(|m| m.at(pass * 2));
         let nak = self.nak_at.map(|t| t + rto);
-        [self.retry_at, due, nak].into_iter().flatten().min()
+        [retry, due, nak].into_iter().flatten().min()
     }
 
     /// Reads and checks what the budget allows.
@@ -202,7 +205,18 @@ impl Receiver {
     ) -> Events {
         // `budget` is in words read.
         let mut events = Events::default();
-        if self.ready.is_some() || *budget == 0 || self.retry_at.is_some_and(|t| now < t) {
+        for mark in [
+            self.due_since.as_mut(),
+            self.retry.as_mut(),
+            self.reading.as_mut().map(|r| &mut r.started),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            mark.pin(now);
+        }
+        let waiting = self.retry.is_some_and(|m| !m.passed(pass * 2, now));
+        if self.ready.is_some() || *budget == 0 || waiting {
             return events;
         }
         if let Some((header, last, genuine)) = self.undecided.take() {
@@ -299,8 +313,8 @@ impl Receiver {
             self.read_pos = end;
             self.consumed = end;
             self.expected = self.expected + 1;
-            self.due_since = (self.written > end).then_some(now);
-            self.retry_at = None;
+            self.due_since = (self.written > end).then_some(Mark::During(now));
+            self.retry = None;
             self.stale = None;
             self.nak_at = None;
             stats.frames_rx += 1;
@@ -309,9 +323,9 @@ impl Receiver {
         }
         // Its last words were read a pass or more after its header: all of
         // it had landed by then, so reading it again would read the same.
-        let settled = now >= reading.started + pass;
+        let settled = reading.started.passed(pass, now);
         let again = reading.reported || settled;
-        let deciding = self.retry_at.is_some() || again;
+        let deciding = self.retry.is_some() || again;
         if deciding && !genuine && end > self.written {
             // Deciding now: is it known to be written? Without a read left
             // to ask, ask at the next poll.
@@ -361,7 +375,7 @@ impl Receiver {
                 words: 0,
                 digest: Header::digest(header.seq, header.len, self.binding),
                 reported: false,
-                started: now,
+                started: Mark::During(now),
             })
         }
     }
@@ -418,7 +432,7 @@ impl Receiver {
             if self.answered == self.nak {
                 // The rewind is under way.
                 self.nak_at = None;
-                self.retry_at = None;
+                self.retry = None;
             }
         }
         if self.answered != self.nak {
@@ -438,7 +452,7 @@ impl Receiver {
         if self.written > self.read_pos {
             // Whatever failed here before is now known to be written.
             self.stale = None;
-            self.due_since.get_or_insert(now);
+            self.due_since.get_or_insert(Mark::During(now));
         } else {
             self.due_since = None;
         }
@@ -468,16 +482,16 @@ impl Receiver {
             header,
             last,
             genuine,
-            self.retry_at,
+            self.retry,
             self.written
         );
-        if !last && self.retry_at.is_none() {
+        if !last && self.retry.is_none() {
             // Part of it may still have been on its way: read it again once
             // everything written before it has surely landed.
-            self.retry_at = Some(now + pass * 2);
+            self.retry = Some(Mark::During(now));
             return false;
         }
-        self.retry_at = None;
+        self.retry = None;
         if !genuine {
             // A leftover of an earlier session, not a drop: look again
             // when the header changes or the peer says it wrote here.
@@ -506,7 +520,7 @@ impl Receiver {
         rto: Duration,
         stats: &mut Stats,
     ) -> bool {
-        let overdue = self.due_since.is_some_and(|t| now >= t + pass * 2);
+        let overdue = self.due_since.is_some_and(|m| m.passed(pass * 2, now));
         let asked = self.nak_at.is_some_and(|t| now < t + rto);
         if overdue && !asked && self.written > self.read_pos {
             trace!(

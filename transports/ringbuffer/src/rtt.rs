@@ -40,6 +40,9 @@ impl Rtt {
 
     /// Takes in one measured round trip.
     pub fn sample(&mut self, rtt: Duration) {
+        // A longer one says no more than the maximum does, and keeps the
+        // sums below from overflowing.
+        let rtt = rtt.min(self.max);
         let srtt = match self.srtt {
             None => {
                 self.rttvar = rtt / 2;
@@ -52,7 +55,10 @@ impl Rtt {
             }
         };
         self.srtt = Some(srtt);
-        self.rto = (srtt + self.rttvar * 4).clamp(self.min, self.max);
+        // RFC 6298's clock granularity term is the minimum here: a round
+        // trip as steady as the link's would otherwise leave no margin for
+        // one late poll of the peer's.
+        self.rto = (srtt + (self.rttvar * 4).max(self.min)).min(self.max);
     }
 
     /// Doubles the wait after a time-out, up to the maximum.
@@ -78,9 +84,12 @@ mod tests {
             rtt.sample(20 * US);
         }
         assert_eq!(rtt.srtt(), Some(20 * US));
-        assert_eq!(rtt.rto(), 20 * US, "the variation decays away");
+        assert_eq!(rtt.rto(), 30 * US, "the variation decays to the minimum");
         rtt.sample(Duration::ZERO);
         assert!(rtt.rto() >= 10 * US);
+        // A sample past the maximum counts as the maximum.
+        rtt.sample(Duration::from_secs(1 << 40));
+        assert_eq!(rtt.rto(), 1000 * US);
         for _ in 0..20 {
             rtt.back_off();
         }

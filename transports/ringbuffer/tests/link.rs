@@ -59,8 +59,11 @@ fn a_clean_link_never_drops_a_frame_whatever_the_traffic() {
         ([1200, 0], true),
         ([1200, 600], true),
     ] {
-        for seed in 1..6 {
-            let mut setup = Setup::new(link(256, seed, 0.0, 0.0));
+        for (depth, seed) in [16, 128, 256, 4000]
+            .into_iter()
+            .flat_map(|d| (1..4).map(move |s| (d, s)))
+        {
+            let mut setup = Setup::new(link(depth, seed, 0.0, 0.0));
             setup.full_frames = full;
             with_rig(setup, frames, |rig| {
                 assert!(rig.run_until(u64::MAX / 2, |r| r.all_delivered()));
@@ -74,7 +77,7 @@ fn a_clean_link_never_drops_a_frame_whatever_the_traffic() {
                             + s.link_timeouts
                             + s.link_retransmits,
                         0,
-                        "{frames:?} full {full} seed {seed} node {n}: {s:?}"
+                        "{frames:?} full {full} depth {depth} seed {seed} node {n}: {s:?}"
                     );
                 }
                 assert_eq!(rig.model.borrow().late_writes(), 0);

@@ -1,0 +1,47 @@
+//! `tidenet bench` as a script runs it: stdout captured, stderr not a
+//! terminal. Every case's row must reach stdout, with figures in range.
+
+use std::process::Command;
+
+#[test]
+fn every_bench_row_reaches_a_captured_stdout() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tidenet"))
+        .args(["bench", "--bytes", "65536"])
+        .output()
+        .expect("tidenet runs");
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let rows: Vec<Vec<f64>> = stdout
+        .lines()
+        .filter_map(|line| line.split_whitespace().map(|f| f.parse().ok()).collect())
+        .collect();
+    // Depth, loss and corruption of each case, in the order printed.
+    let cases: Vec<[f64; 3]> = rows.iter().map(|r| [r[0], r[1], r[2]]).collect();
+    assert_eq!(
+        cases,
+        [
+            [256.0, 0.0, 0.0],
+            [256.0, 0.01, 0.0],
+            [256.0, 0.1, 0.0],
+            [256.0, 0.05, 0.01],
+            [256.0, 0.5, 0.1],
+            [16.0, 0.0, 0.0],
+            [128.0, 0.0, 0.0],
+            [4000.0, 0.0, 0.0],
+            [4000.0, 0.01, 0.0],
+        ],
+        "{stdout}"
+    );
+    for row in &rows {
+        // Both efficiencies are fractions of a ceiling, and no clean link
+        // needs a retransmission.
+        let (poll, asynch) = (row[5], row[10]);
+        assert!(
+            poll > 0.0 && poll <= 1.0 && asynch > 0.0 && asynch <= 1.0,
+            "{row:?}"
+        );
+        if row[1] == 0.0 {
+            assert_eq!(row[6], 0.0, "link retransmits on a clean link: {row:?}");
+        }
+    }
+}
