@@ -3,6 +3,7 @@
 use core::future::pending;
 
 use embassy_futures::select::select3;
+use embassy_futures::yield_now;
 
 use super::{Clock, LinkSignal, Net};
 use crate::Transport;
@@ -30,6 +31,11 @@ impl<'a, T: Transport, C: Clock, L: LinkSignal> Runner<'a, T, C, L> {
             let (progress, deadline) = state.poll();
             if progress {
                 state.wake_waiters();
+                // A poll that changed something may have more to do at
+                // once (the bus budget ran out, a frame waits): let the
+                // woken tasks run, then poll again, as a poll loop would.
+                yield_now().await;
+                continue;
             }
             let deadline = async {
                 match deadline {

@@ -189,9 +189,19 @@ impl<'a> Executor<'a> {
             for cpu in self.ready_cpus() {
                 time.has_work(cpu);
             }
+            // A CPU's turn runs its ready tasks back to back, as a real
+            // executor's loop does, until none is left or the CPU has run
+            // as far ahead of the others as it may; a task that wakes
+            // itself at once waits for the next turn.
             let stepped = time.step(|cpu| {
-                if let Some(index) = self.next_ready(cpu) {
+                for _ in 0..self.tasks.len() {
+                    let Some(index) = self.next_ready(cpu) else {
+                        break;
+                    };
                     self.poll(index);
+                    if time.must_yield(cpu) {
+                        break;
+                    }
                 }
                 self.ready_cpus().contains(&cpu)
             });

@@ -110,6 +110,12 @@ impl<'t> VirtualTime<'t> {
         }
     }
 
+    /// Whether CPU `cpu` has run as far ahead of the others as it may in
+    /// this step.
+    pub(crate) fn must_yield(&self, cpu: usize) -> bool {
+        self.cpus[cpu].must_yield()
+    }
+
     /// Marks CPU `cpu` as having work now: a task on it is ready.
     pub(crate) fn has_work(&self, cpu: usize) {
         self.schedule.borrow_mut().wake(cpu);
