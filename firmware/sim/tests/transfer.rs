@@ -147,7 +147,7 @@ fn sixteen_word_links_shrink_the_mtu_and_deliver() {
 #[test]
 fn hundred_twenty_eight_word_links_deliver() {
     let r = run(128, lossy(0.05, 0.01));
-    assert_eq!(r.mtu, 488);
+    assert_eq!(r.mtu, 320);
     assert_delivered(&r, 5_000_000);
 }
 

@@ -13,14 +13,16 @@ fn binding() -> impl Strategy<Value = Binding> {
 
 #[test]
 fn mtu_follows_the_depth() {
-    // Half the data ring (depth less 4 control words), less the header
-    // word; the whole ring where half would hold less than 256 bytes.
+    // A third of the data ring (depth less 4 control words), less the
+    // header word; at least 256 bytes, or the whole ring where it holds
+    // less.
     assert_eq!(mtu_for_depth(12), 56);
     assert_eq!(mtu_for_depth(16), 88);
     assert_eq!(mtu_for_depth(64), 256);
-    assert_eq!(mtu_for_depth(128), 488);
-    assert_eq!(mtu_for_depth(256), 1000);
-    assert_eq!(mtu_for_depth(384), 1500);
+    assert_eq!(mtu_for_depth(128), 320);
+    assert_eq!(mtu_for_depth(256), 664);
+    assert_eq!(mtu_for_depth(384), 1000);
+    assert_eq!(mtu_for_depth(576), 1500);
     assert_eq!(mtu_for_depth(4000), 1500);
     assert_eq!(frame_words(1500), 189);
     assert_eq!(frame_words(0), 1);
