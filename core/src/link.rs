@@ -44,6 +44,10 @@ pub enum DownReason {
     HandshakeTimeout,
     /// The peer speaks another version of the link format.
     PeerVersion(u8),
+    /// The ringbuffer is too small to hold the link's control words and a
+    /// frame; the link never comes up on it. Build the hardware with a
+    /// deeper ringbuffer.
+    RingTooSmall,
 }
 
 impl DownReason {
@@ -56,6 +60,7 @@ impl DownReason {
             DownReason::PeerRealigning => "peer-realigning",
             DownReason::HandshakeTimeout => "handshake-timeout",
             DownReason::PeerVersion(_) => "peer-version",
+            DownReason::RingTooSmall => "ring-too-small",
         }
     }
 }

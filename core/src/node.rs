@@ -407,6 +407,7 @@ fn run<'s, T: Transport>(
                 index: 0,
                 local: transport.local_addr(),
                 peer: transport.peer(),
+                state: transport.link_state(),
             });
             Response::Links(links)
         }

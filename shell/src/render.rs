@@ -8,7 +8,7 @@
 use core::fmt::{self, Write};
 
 use tidenet_core::proto::Response;
-use tidenet_core::StreamState;
+use tidenet_core::{LinkState, StreamState};
 
 /// Writes `response` as lines, each ending in `\n`.
 pub fn render(response: &Response<'_>, out: &mut impl Write) -> fmt::Result {
@@ -48,8 +48,14 @@ pub fn render(response: &Response<'_>, out: &mut impl Write) -> fmt::Result {
             for link in links {
                 write!(out, "link={} local={} ", link.index, link.local)?;
                 match link.peer {
-                    Some(peer) => writeln!(out, "peer={peer} state=up")?,
-                    None => writeln!(out, "peer=none state=down")?,
+                    Some(peer) => write!(out, "peer={peer} ")?,
+                    None => write!(out, "peer=none ")?,
+                }
+                match link.state {
+                    LinkState::Up => writeln!(out, "state=up")?,
+                    LinkState::Down(reason) => {
+                        writeln!(out, "state=down reason={}", reason.name())?
+                    }
                 }
             }
             writeln!(out, "ok")

@@ -93,8 +93,9 @@ const TEST: &[Step] = &[
     Step::cargo(
         "build the no_std crates for riscv32imc (no std, no alloc), core with its async API",
         &[
-            "build", "-p", "tidenet-core", "-p", "tidenet-ringbuffer", "-p", "tidenet-bespoke",
-            "-p", "tidenet-shell", "-p", "tidenet-node", "--features", "tidenet-core/async",
+            "build", "-p", "tidenet-core", "-p", "tidenet-ringbuffer", "-p", "tidenet-tcpip",
+            "-p", "tidenet-bespoke", "-p", "tidenet-model", "-p", "tidenet-shell", "-p",
+            "tidenet-node", "--features", "tidenet-core/async",
             "--target", RISCV_TARGET,
         ],
     ),

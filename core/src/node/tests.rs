@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::proto::{decode_response, encode};
-use crate::Stats;
+use crate::{DownReason, LinkState, Stats};
 
 const A: IpAddr = IpAddr::V4(Ipv4Addr::new(169, 254, 0, 1));
 const B: IpAddr = IpAddr::V4(Ipv4Addr::new(169, 254, 0, 2));
@@ -1186,7 +1186,8 @@ fn link_zero_with_no_peer_is_link_down() {
                 &[Link {
                     index: 0,
                     local: A,
-                    peer: None
+                    peer: None,
+                    state: LinkState::Down(DownReason::Starting),
                 }]
             );
         }

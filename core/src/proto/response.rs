@@ -5,7 +5,7 @@ use core::net::IpAddr;
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Stats, StreamState};
+use crate::{Error, LinkState, Stats, StreamState};
 
 /// The most links a [`Response::Links`] lists.
 pub const MAX_LINKS: usize = 8;
@@ -91,4 +91,6 @@ pub struct Link {
     pub local: IpAddr,
     /// The far end's address, once the link has told us; `None` while down.
     pub peer: Option<IpAddr>,
+    /// Whether the link is up, and if not, why.
+    pub state: LinkState,
 }

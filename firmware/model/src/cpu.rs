@@ -74,11 +74,6 @@ impl Cpu {
         self.step.set(self.now.get());
     }
 
-    #[cfg(feature = "trace")]
-    pub(crate) fn horizon_at(&self) -> u64 {
-        self.horizon.get()
-    }
-
     /// Whether this CPU has used up its step: it may not read before the
     /// others catch up, so a simulated task that would go on should yield.
     pub fn must_yield(&self) -> bool {

@@ -123,11 +123,6 @@ impl<'m> Direction<'m> {
     }
 
     /// Landings are applied for every cycle before this one.
-    #[cfg(feature = "trace")]
-    pub(super) fn landed(&self) -> u64 {
-        self.land
-    }
-
     /// How many cycles past the start of its step a writer may write: as
     /// far as its words in flight fit in the pipe beside the reads' skew.
     pub(super) fn write_ahead(&self) -> u64 {

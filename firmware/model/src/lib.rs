@@ -364,17 +364,6 @@ impl<'m> Link<'m> {
     /// and each word low half first, starting at `cpu`'s clock.
     fn write(&mut self, dir: usize, cpu: &Cpu, src: &[u64], offset: usize) {
         let fate = self.burst(dir, offset, src.len());
-        #[cfg(feature = "trace")]
-        if offset <= 4 && offset + src.len() > 4 {
-            extern crate std;
-            std::eprintln!(
-                "model write dir {dir} at {} offset {offset} len {} fate {:?} first {:x}",
-                cpu.cycles(),
-                src.len(),
-                fate,
-                src[4 - offset]
-            );
-        }
         let mut lands = None;
         for (i, &word) in src.iter().enumerate() {
             let (low, high) = cpu.access();
@@ -385,15 +374,6 @@ impl<'m> Link<'m> {
             };
             if low < self.dirs[dir].departed() {
                 self.late_writes += 1;
-                #[cfg(feature = "trace")]
-                {
-                    extern crate std;
-                    std::eprintln!(
-                        "late write dir {dir} at {low} departed {} land {}",
-                        self.dirs[dir].departed(),
-                        self.dirs[dir].landed()
-                    );
-                }
             }
             let d = &mut self.dirs[dir];
             d.depart_until(low, &self.faults, &mut self.injected);
@@ -431,24 +411,6 @@ impl<'m> Link<'m> {
     fn read(&mut self, dir: usize, cpu: &Cpu, dst: &mut [u64], offset: usize) {
         for (i, word) in dst.iter_mut().enumerate() {
             let (low, high) = cpu.access();
-            #[cfg(feature = "trace")]
-            if offset + i == 4 {
-                extern crate std;
-                let d = &self.dirs[dir];
-                std::eprintln!(
-                    "model read dir {dir} index 4 at {high} land {} depart {}",
-                    d.landed(),
-                    d.departed()
-                );
-            }
-            #[cfg(feature = "trace")]
-            if high > cpu.horizon_at() {
-                extern crate std;
-                std::eprintln!(
-                    "read past horizon dir {dir} at {high} horizon {} offset {offset}",
-                    cpu.horizon_at()
-                );
-            }
             let d = &mut self.dirs[dir];
             d.land_until(low, &self.faults, &mut self.injected);
             let low_half = d.rx_word(offset + i) & LOW;

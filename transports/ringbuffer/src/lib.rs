@@ -30,17 +30,8 @@
 #![no_std]
 #![deny(missing_docs)]
 
-#[cfg(any(test, feature = "trace"))]
+#[cfg(test)]
 extern crate std;
-
-/// Debug tracing, compiled in only with the `trace` feature.
-macro_rules! trace {
-    ($($arg:tt)*) => {
-        #[cfg(feature = "trace")]
-        std::eprintln!($($arg)*);
-    };
-}
-pub(crate) use trace;
 
 mod link;
 mod mark;

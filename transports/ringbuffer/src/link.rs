@@ -109,6 +109,9 @@ enum Phase {
     Handshake(Instant, u32),
     /// Frames flow.
     Up,
+    /// The ringbuffer cannot hold the control words and a frame: the link
+    /// does nothing, and says why.
+    Unusable,
 }
 
 /// The peer as the control words show it.
@@ -189,9 +192,14 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         );
         // On a link the hardware aligned, the first poll's heartbeat says
         // who this end is, and the handshake's time runs from then.
-        let (phase, beat_due) = match config.alignment {
-            Alignment::Protocol => (Phase::Aligning(Aligner::new()), None),
-            Alignment::Hardware => (Phase::Handshake(Instant::ZERO, 0), Some(Instant::ZERO)),
+        let (phase, beat_due, down) = match config.alignment {
+            _ if depth < wire::MIN_DEPTH => (Phase::Unusable, None, DownReason::RingTooSmall),
+            Alignment::Protocol => (Phase::Aligning(Aligner::new()), None, DownReason::Starting),
+            Alignment::Hardware => (
+                Phase::Handshake(Instant::ZERO, 0),
+                Some(Instant::ZERO),
+                DownReason::Starting,
+            ),
         };
         let mut link = Link {
             tx,
@@ -202,7 +210,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
             mtu: wire::mtu_for_depth(ring.words + wire::RING),
             pass,
             phase,
-            down: DownReason::Starting,
+            down,
             session: config.boot,
             peer: Peer::default(),
             sender: Sender::new(window, rtt),
@@ -218,7 +226,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
             stats: Stats::default(),
         };
         link.new_session();
-        if let Alignment::Hardware = config.alignment {
+        if let Phase::Handshake(..) = link.phase {
             link.tx.write_slice(&[0], FEEDBACK);
             link.tx.set_enabled(true);
             link.rx.set_enabled(true);
@@ -306,7 +314,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
         let busy = match &self.phase {
             Phase::Aligning(aligner) => aligner.busy(),
-            Phase::Handshake(..) => false,
+            Phase::Handshake(..) | Phase::Unusable => false,
             Phase::Up => {
                 self.receiver.busy()
                     || self.sender.busy(&self.ring)
@@ -325,6 +333,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
             // write (a transmitter stopping sends zeros), so look every pass.
             Phase::Aligning(aligner) => earliest(aligner.poll_at(), Some(now + self.pass)),
             Phase::Handshake(since, _) => Some(*since + self.config.restart_after),
+            Phase::Unusable => None,
             Phase::Up => [
                 self.sender.poll_at(),
                 self.receiver_poll_at(),
@@ -380,6 +389,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
                 self.handshake(now, timed_out, budget)
             }
             Phase::Up => self.exchange(now, budget),
+            Phase::Unusable => false,
         };
         went_down || changed
     }
@@ -396,7 +406,6 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
     /// The protocol has finished: zero word 0, which holds the marker, and
     /// start shaking hands.
     fn aligned(&mut self, now: Instant) {
-        trace!("{:x} {} aligned", self.host, now);
         self.tx.write_slice(&[0], FEEDBACK);
         self.tx.set_enabled(true);
         self.rx.set_enabled(true);
@@ -429,13 +438,6 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
 
     fn write_progress(&mut self) {
         let (written, answered) = self.sender.progress();
-        trace!(
-            "{:x} write progress {} {} beat {}",
-            self.host,
-            written,
-            answered,
-            self.beat
-        );
         let word = Progress {
             written,
             answered,
@@ -529,13 +531,6 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
     }
 
     fn come_up(&mut self, now: Instant) {
-        trace!(
-            "{:x} {} up session {} peer {}",
-            self.host,
-            now,
-            self.session,
-            self.peer.session
-        );
         let binding = self.binding();
         self.sender.reset(binding);
         self.receiver.reset(binding.reversed());
@@ -550,13 +545,12 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
     /// (the stack above re-sends what matters), and the link works on
     /// coming back.
     fn go_down(&mut self, reason: DownReason, now: Instant) {
-        trace!("{:x} {} down {:?}", self.host, now, reason);
         match reason {
             DownReason::PeerSilent => self.stats.down_peer_silent += 1,
             DownReason::PeerRestarted => self.stats.down_peer_restarted += 1,
             DownReason::PeerRealigning => self.stats.down_peer_realigning += 1,
             DownReason::HandshakeTimeout => self.stats.down_handshake_timeout += 1,
-            DownReason::Starting | DownReason::PeerVersion(_) => {}
+            DownReason::Starting | DownReason::PeerVersion(_) | DownReason::RingTooSmall => {}
         }
         self.down = reason;
         self.sender.reset(Binding::default());
@@ -774,3 +768,6 @@ impl Transmit<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

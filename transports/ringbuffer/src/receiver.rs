@@ -353,13 +353,6 @@ impl Receiver {
         rx.read_slice(&mut word, ring.index(self.read_pos));
         *budget = budget.saturating_sub(1);
         let header = Header::from_word(word[0]);
-        trace!(
-            "B look at {} seq {} got {:x} stale {:?}",
-            self.read_pos,
-            self.expected.0,
-            word[0],
-            self.stale.map(|s| s.0 == word[0])
-        );
         let stale = self
             .stale
             .is_some_and(|(h, until)| h == word[0] && until.is_none_or(|t| now < t));
@@ -421,7 +414,6 @@ impl Receiver {
             events.peer_unreadable = true;
             return;
         };
-        trace!("B {} progress {:?} raw {:x}", now, progress, word[0]);
         if word[0] == self.progress {
             return;
         }
@@ -474,17 +466,6 @@ impl Receiver {
         rto: Duration,
         stats: &mut Stats,
     ) -> bool {
-        trace!(
-            "{} failed at {} seq {} header {:x} last {} genuine {} retry {:?} written {}",
-            now,
-            self.read_pos,
-            self.expected.0,
-            header,
-            last,
-            genuine,
-            self.retry,
-            self.written
-        );
         if !last && self.retry.is_none() {
             // Part of it may still have been on its way: read it again once
             // everything written before it has surely landed.
@@ -523,13 +504,6 @@ impl Receiver {
         let overdue = self.due_since.is_some_and(|m| m.passed(pass * 2, now));
         let asked = self.nak_at.is_some_and(|t| now < t + rto);
         if overdue && !asked && self.written > self.read_pos {
-            trace!(
-                "{} lost at {} seq {} written {}",
-                now,
-                self.read_pos,
-                self.expected.0,
-                self.written
-            );
             stats.drop_lost += 1;
             self.request_rewind(now, stats);
             return true;

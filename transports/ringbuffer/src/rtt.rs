@@ -49,7 +49,7 @@ impl Rtt {
                 rtt
             }
             Some(srtt) => {
-                let error = if srtt > rtt { srtt - rtt } else { rtt - srtt };
+                let error = srtt.abs_diff(rtt);
                 self.rttvar = (self.rttvar * 3 + error) / 4;
                 (srtt * 7 + rtt) / 8
             }

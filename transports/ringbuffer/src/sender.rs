@@ -229,13 +229,6 @@ impl<'a> Sender<'a> {
             self.deadline = self.awaiting_written().then(|| now + self.rtt.rto());
         }
         if feedback.nak != self.answered {
-            trace!(
-                "{} nak {} oldest {} pos {}",
-                now,
-                feedback.nak,
-                self.oldest.0,
-                self.oldest_pos
-            );
             self.answered = feedback.nak;
             self.rewind();
             stats.naks_rx += 1;
@@ -259,12 +252,6 @@ impl<'a> Sender<'a> {
         if self.cursor.is_some_and(|(_, seq)| seq == self.oldest) {
             return;
         }
-        trace!(
-            "rewind to {} at {} from cursor {:?}",
-            self.oldest.0,
-            self.oldest_pos,
-            self.cursor.map(|c| c.1 .0)
-        );
         self.cursor = self.window.first().map(|at| (at, self.oldest));
         self.write_pos = self.oldest_pos;
         self.partial = 0;
@@ -290,16 +277,6 @@ impl<'a> Sender<'a> {
         stats: &mut Stats,
     ) -> bool {
         if self.deadline.is_some_and(|d| now >= d) {
-            trace!(
-                "{} timeout rto {:?} oldest {} pos {} cursor {:?} write {} consumed {}",
-                now,
-                self.rtt.rto(),
-                self.oldest.0,
-                self.oldest_pos,
-                self.cursor.map(|c| c.1 .0),
-                self.write_pos,
-                self.consumed
-            );
             stats.link_timeouts += 1;
             self.rtt.back_off();
             self.rewind();
@@ -334,13 +311,6 @@ impl<'a> Sender<'a> {
             }
             tx.write_slice(&[header.to_word()], ring.index(self.write_pos));
             *budget -= 1;
-            trace!(
-                "{} wrote seq {} at {} len {}",
-                now,
-                seq.0,
-                self.write_pos,
-                words
-            );
             if seq > self.highest {
                 self.highest = seq;
                 stats.frames_tx += 1;
