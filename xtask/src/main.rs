@@ -108,7 +108,7 @@ const TEST: &[Step] = &[
     ),
     Step::cargo(
         "boot the image under QEMU and run the scripted shell sessions",
-        &["test", "-p", "tidenet-sim", "--test", "firmware", "--", "--ignored"],
+        &["test", "-p", "tidenet-sim", "--test", "firmware", "--", "--ignored", "--test-threads=1"],
     ),
     Step::cargo(
         "run the async example: one node serving two peers at once",

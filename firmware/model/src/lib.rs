@@ -139,8 +139,8 @@ impl LinkConfig {
 /// Why a link cannot be built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConfigError {
-    /// Depth below the 12 words the link layer needs, or above what a
-    /// counter holds.
+    /// Depth below the 12 words the model supports (the smallest bittide
+    /// builds is 16), or above what a counter holds.
     Depth(usize),
     /// The memory handed in is smaller than [`LinkConfig::memory_words`].
     Memory {

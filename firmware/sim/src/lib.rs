@@ -80,8 +80,10 @@ impl Default for TransferConfig {
             bytes: 4 << 20,
             link: LinkConfig::default(),
             bus_cycles: 8,
-            // One virtual second: a hundred times TCP/IP's smallest RTO.
-            stall_cycles: 125_000_000,
+            // Twelve virtual seconds: past smoltcp's longest retransmission
+            // back-off (10 s), which a link losing half its writes can
+            // drive TCP to without being stuck.
+            stall_cycles: 12 * 125_000_000,
             stack: Stack::Tcpip,
             driver: Driver::Poll,
         }
@@ -199,7 +201,7 @@ impl fmt::Display for TransferError {
             TransferError::Config(e) => write!(f, "bad link configuration: {e}"),
             TransferError::NotUp { states, at_cycles } => write!(
                 f,
-                "link-down: the link did not come up in a virtual second (A {}, B {} at cycle {at_cycles}); check the link's flags",
+                "link-down: the link had not come up by cycle {at_cycles} (A {}, B {}); check the link's flags",
                 describe(states[0]),
                 describe(states[1])
             ),
@@ -212,7 +214,7 @@ impl fmt::Display for TransferError {
             } => {
                 write!(
                     f,
-                    "stalled: no data arrived for a virtual second; {received} bytes had arrived at cycle {at_cycles}"
+                    "stalled: no data arrived for the stall time-out; {received} bytes had arrived by cycle {at_cycles}"
                 )?;
                 if let Some(stats) = stats {
                     write!(f, "; the counters then, node A / node B:")?;
@@ -493,7 +495,7 @@ impl Run<'_, '_> {
         let (net_b, runner_b) = asynch::new(&mut state_b, time.signal(1, 0, Side::B));
         net_b.with(|t| t.listen(DEMO_PORT))?;
 
-        // Whatever waits a virtual second without progress has stalled.
+        // Whatever waits the stall time-out without progress has stalled.
         let stall = Duration::from_nanos(config.stall_cycles * CYCLE_NS);
         let stalled = |received: u64| TransferError::Stalled {
             received,

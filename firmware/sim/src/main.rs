@@ -93,7 +93,7 @@ struct LinkArgs {
     #[arg(long, default_value_t = 8)]
     burst_passes: u32,
     /// Ringbuffer depth in 64-bit words (bittide uses 16, 128, 200 and 4000).
-    /// A frame takes at most half the ring, so below 384 words the MTU
+    /// A frame takes at most a third of the ring, so below 571 words the MTU
     /// shrinks from 1500.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(12..=32768))]
     depth: u64,
@@ -465,7 +465,7 @@ fn demo(args: &DemoArgs) -> ExitCode {
     let mtu = mtu_for_depth(config.link.depth);
     if mtu < MAX_MTU {
         println!(
-            "note: a frame takes at most half a {}-word ring, so the MTU shrinks from {MAX_MTU} to {mtu}",
+            "note: a frame takes at most a third of a {}-word ring, so the MTU shrinks from {MAX_MTU} to {mtu}",
             link.depth
         );
     }

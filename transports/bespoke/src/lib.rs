@@ -20,11 +20,11 @@
 //!   delivers frames in order, checked, with a sliding window and rewinds;
 //!   TCP on top repeats that with timers tuned for the internet. The bespoke
 //!   stack multiplexes streams straight onto the link's frames.
-//! - **Target overhead: two 64-bit words per frame** (the control and header
-//!   words of today's link frame), against 2 words plus 40 bytes of IPv4 and
-//!   TCP headers now: about 5 more payload words per frame, 3% more goodput
-//!   at a 1500-byte MTU and far more on shallow links (a 16-word link spends
-//!   five of its 14 payload words on IP and TCP headers).
+//! - **Target overhead: one 64-bit word per frame** (the link frame's
+//!   header), against that word plus 40 bytes of IPv4 and TCP headers now:
+//!   5 more payload words per frame, 3% more goodput at a 1500-byte MTU and
+//!   far more on shallow links (a 16-word link's frame spends five of its 11
+//!   payload words on IP and TCP headers).
 //! - **Duplicates and torn frames** are handled as the link layer handles them
 //!   today: a CRC-32C over every frame rejects a torn or corrupt read, and a
 //!   sequence number already delivered marks a re-streamed copy, which is

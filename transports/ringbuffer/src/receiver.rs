@@ -90,7 +90,7 @@ pub struct Receiver {
     /// at a time, since the word saying it was written again may be lost).
     stale: Option<(u64, Option<Instant>)>,
     /// Since when the frame at the read position is known to be written.
-    due_since: Option<Mark>,
+    due_since: Option<Instant>,
     /// When the frame at the read position failed, to be read again two
     /// passes later.
     retry: Option<Mark>,
@@ -184,7 +184,7 @@ impl Receiver {
         if self.ready.is_some() {
             return None;
         }
-        let due = self.due_since.map(|m| m.at(pass * 2));
+        let due = self.due_since.map(|t| t + due_wait(pass, rto));
         let retry = self.retry.map(|m| m.at(pass * 2));
         let nak = self.nak_at.map(|t| t + rto);
         [retry, due, nak].into_iter().flatten().min()
@@ -206,7 +206,6 @@ impl Receiver {
         // `budget` is in words read.
         let mut events = Events::default();
         for mark in [
-            self.due_since.as_mut(),
             self.retry.as_mut(),
             self.reading.as_mut().map(|r| &mut r.started),
         ]
@@ -313,7 +312,7 @@ impl Receiver {
             self.read_pos = end;
             self.consumed = end;
             self.expected = self.expected + 1;
-            self.due_since = (self.written > end).then_some(Mark::During(now));
+            self.due_since = (self.written > end).then_some(now);
             self.retry = None;
             self.stale = None;
             self.nak_at = None;
@@ -444,7 +443,7 @@ impl Receiver {
         if self.written > self.read_pos {
             // Whatever failed here before is now known to be written.
             self.stale = None;
-            self.due_since.get_or_insert(Mark::During(now));
+            self.due_since.get_or_insert(now);
         } else {
             self.due_since = None;
         }
@@ -501,7 +500,9 @@ impl Receiver {
         rto: Duration,
         stats: &mut Stats,
     ) -> bool {
-        let overdue = self.due_since.is_some_and(|m| m.passed(pass * 2, now));
+        let overdue = self
+            .due_since
+            .is_some_and(|t| now >= t + due_wait(pass, rto));
         let asked = self.nak_at.is_some_and(|t| now < t + rto);
         if overdue && !asked && self.written > self.read_pos {
             stats.drop_lost += 1;
@@ -521,6 +522,17 @@ impl Receiver {
         self.due_since = None;
         stats.naks_tx += 1;
     }
+}
+
+/// How long after the peer said it wrote a frame its header may still be
+/// on its way: two passes, for it to land after the progress word that
+/// told of it, and a quarter of the round trip for the poll that read the
+/// word, whose `now` lags its reads by as long as its bus work takes (see
+/// [`Mark`]). Asking for a frame that was only late costs a rewind; on a
+/// slow CPU, asking a poll later than needed costs only a poll, since the
+/// sender's time-out is a whole round trip and more.
+fn due_wait(pass: Duration, rto: Duration) -> Duration {
+    pass * 2 + rto / 4
 }
 
 #[cfg(test)]

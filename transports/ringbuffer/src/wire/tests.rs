@@ -22,7 +22,8 @@ fn mtu_follows_the_depth() {
     assert_eq!(mtu_for_depth(128), 320);
     assert_eq!(mtu_for_depth(256), 664);
     assert_eq!(mtu_for_depth(384), 1000);
-    assert_eq!(mtu_for_depth(576), 1500);
+    assert_eq!(mtu_for_depth(570), 1496);
+    assert_eq!(mtu_for_depth(571), 1500);
     assert_eq!(mtu_for_depth(4000), 1500);
     assert_eq!(frame_words(1500), 189);
     assert_eq!(frame_words(0), 1);
