@@ -44,6 +44,13 @@ pub struct Config {
     pub restart_after: Duration,
 }
 
+/// An aligner that starts over after `config.restart_after` without a step.
+fn aligner(config: &Config) -> Aligner {
+    let mut aligner = Aligner::new();
+    aligner.set_restart_after(config.restart_after);
+    aligner
+}
+
 impl Config {
     /// The defaults: protocol alignment, a heartbeat every millisecond,
     /// down after 10 ms of silence, and alignment or the handshake started
@@ -194,7 +201,11 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         // who this end is, and the handshake's time runs from then.
         let (phase, beat_due, down) = match config.alignment {
             _ if depth < wire::MIN_DEPTH => (Phase::Unusable, None, DownReason::RingTooSmall),
-            Alignment::Protocol => (Phase::Aligning(Aligner::new()), None, DownReason::Starting),
+            Alignment::Protocol => (
+                Phase::Aligning(aligner(&config)),
+                None,
+                DownReason::Starting,
+            ),
             Alignment::Hardware => (
                 Phase::Handshake(Instant::ZERO, 0),
                 Some(Instant::ZERO),
@@ -570,7 +581,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         }
         self.new_session();
         match self.config.alignment {
-            Alignment::Protocol => self.phase = Phase::Aligning(Aligner::new()),
+            Alignment::Protocol => self.phase = Phase::Aligning(aligner(&self.config)),
             Alignment::Hardware => {
                 self.phase = Phase::Handshake(now, 0);
                 self.write_identity();

@@ -57,9 +57,9 @@ pub struct Events {
 /// reads further when that word is the header of the frame it waits for:
 /// what the hardware streams again and again costs one bus word per look.
 /// A frame is read into RAM, checked, and handed to the stack; then its
-/// words are reported as read, so the sender may write over them. A frame
-/// longer than a quarter of the ring is reported as it is read, so that the
-/// next one can go in behind it even when the ring holds a single frame.
+/// words are reported as read, so the sender may write over them. A long
+/// frame is reported as it is read, every [`REPORT_EVERY`] words, so that
+/// the next one can go in behind it before this one is done.
 ///
 /// What counts as written is what the peer's progress word says: a frame
 /// that does not check out before that is a leftover (of an earlier
