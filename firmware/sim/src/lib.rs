@@ -39,9 +39,21 @@ use virtual_time::VirtualTime;
 pub const DEMO_PORT: u16 = 7000;
 /// Bytes per stream per direction in the demo's transports.
 const STREAM_BUFFER: usize = 16 * 1024;
-/// Bytes of each link's window in the demo's transports: enough frames in
-/// flight for a 4000-word ring at full rate.
-const WINDOW: usize = 16 * 1024;
+/// Bytes of each link's window in the simulated nodes' transports: enough
+/// frames in flight for a 4000-word ring at full rate.
+const WINDOW: usize = Window::Deep.bytes();
+
+/// Bytes of RAM one end of a link takes in the link layer: its state, with
+/// the model's ports standing in for a board's registers, and its window.
+/// The stack above adds its own (smoltcp's sockets and buffers).
+pub fn link_ram(window: Window) -> usize {
+    type Model = tidenet_ringbuffer::Link<
+        'static,
+        tidenet_model::Tx<'static, 'static, 'static>,
+        tidenet_model::Rx<'static, 'static, 'static>,
+    >;
+    core::mem::size_of::<Model>() + window.bytes()
+}
 
 /// One transfer from node A to node B.
 #[derive(Clone, Copy, Debug)]
@@ -59,6 +71,39 @@ pub struct TransferConfig {
     pub stack: Stack,
     /// How the nodes drive it.
     pub driver: Driver,
+    /// Each link's window of frames in flight.
+    pub window: Window,
+}
+
+/// The RAM each end of a link keeps for its frames in flight, beside the
+/// link's own state. A stack takes its size as a type parameter, so the
+/// simulator offers the sizes tidenet's builds use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Window {
+    /// 4 KiB, the firmware image's: two full 1500-byte frames.
+    #[value(name = "4096")]
+    Firmware,
+    /// 6 KiB, `tidenet_tcpip::DEFAULT_WINDOW`.
+    #[value(name = "6144")]
+    Tcpip,
+    /// 16 KiB: frames in flight to fill a 4000-word ring at full rate.
+    #[default]
+    #[value(name = "16384")]
+    Deep,
+}
+
+impl Window {
+    /// Every size, smallest first.
+    pub const ALL: [Window; 3] = [Window::Firmware, Window::Tcpip, Window::Deep];
+
+    /// The window's size in bytes.
+    pub const fn bytes(self) -> usize {
+        match self {
+            Window::Firmware => 4096,
+            Window::Tcpip => tidenet_tcpip::DEFAULT_WINDOW,
+            Window::Deep => 16 * 1024,
+        }
+    }
 }
 
 /// How the nodes' code drives their transports.
@@ -86,6 +131,7 @@ impl Default for TransferConfig {
             stall_cycles: 12 * 125_000_000,
             stack: Stack::Tcpip,
             driver: Driver::Poll,
+            window: Window::Deep,
         }
     }
 }
@@ -287,14 +333,27 @@ pub fn transfer(
     };
     match config.stack {
         Stack::Tcpip => {
-            let mut res_a = Box::new(Resources::<STREAM_BUFFER, WINDOW>::new());
-            let mut res_b = Box::new(Resources::<STREAM_BUFFER, WINDOW>::new());
-            let a = TcpIp::new(ta, ra, id_a, link_a, &mut res_a, Instant::ZERO);
-            let b = TcpIp::new(tb, rb, id_b, link_b, &mut res_b, Instant::ZERO);
-            run.between(a, b, progress)
+            // The window is a type parameter of the stack's resources.
+            macro_rules! tcpip {
+                ($window:expr) => {{
+                    let mut res_a =
+                        Box::new(Resources::<STREAM_BUFFER, { $window.bytes() }>::new());
+                    let mut res_b =
+                        Box::new(Resources::<STREAM_BUFFER, { $window.bytes() }>::new());
+                    let a = TcpIp::new(ta, ra, id_a, link_a, &mut res_a, Instant::ZERO);
+                    let b = TcpIp::new(tb, rb, id_b, link_b, &mut res_b, Instant::ZERO);
+                    run.between(a, b, progress)
+                }};
+            }
+            match config.window {
+                Window::Firmware => tcpip!(Window::Firmware),
+                Window::Tcpip => tcpip!(Window::Tcpip),
+                Window::Deep => tcpip!(Window::Deep),
+            }
         }
         Stack::Bespoke => {
-            let (mut wa, mut wb) = (vec![0u8; WINDOW], vec![0u8; WINDOW]);
+            let window = config.window.bytes();
+            let (mut wa, mut wb) = (vec![0u8; window], vec![0u8; window]);
             let a = Bespoke::new(ta, ra, id_a, link_a, &mut wa);
             let b = Bespoke::new(tb, rb, id_b, link_b, &mut wb);
             run.between(a, b, progress)

@@ -12,9 +12,9 @@ mod tty;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tidenet_model::{Faults, LinkConfig};
-use tidenet_ringbuffer::wire::{mtu_for_depth, MAX_MTU};
+use tidenet_ringbuffer::wire::{frame_words, mtu_for_depth, MAX_MTU};
 use tidenet_sim::nodes::Stack;
-use tidenet_sim::{hex, transfer, Driver, Report, TransferConfig};
+use tidenet_sim::{hex, link_ram, transfer, Driver, Report, TransferConfig, Window};
 use tidenet_thunderbolt::{Config, Peer, TransportError};
 
 #[derive(Parser)]
@@ -73,6 +73,11 @@ struct DemoArgs {
     /// does, or async tasks with a net task per node.
     #[arg(long, value_enum, default_value_t = Driver::Poll)]
     driver: Driver,
+    /// Bytes of RAM each end keeps its frames in flight in: the firmware
+    /// image's 4096, tidenet-tcpip's default 6144, or 16384, enough to fill
+    /// a 4000-word ring.
+    #[arg(long, value_enum, default_value_t = Window::Deep)]
+    window: Window,
     #[command(flatten)]
     link: LinkArgs,
 }
@@ -353,6 +358,16 @@ const BENCH_CASES: &[(usize, f64, f64)] = &[
     (4000, 0.01, 0.0),
 ];
 
+/// The clean links each window size is measured on: the default depth and
+/// the deepest, which needs the most frames in flight.
+const WINDOW_DEPTHS: [usize; 2] = [256, 4000];
+
+fn bench_failed(bar: &ProgressBar, depth: usize, window: Window, e: &str) -> ExitCode {
+    bar.finish_and_clear();
+    eprintln!("error: depth {depth}, window {}: {e}", window.bytes());
+    ExitCode::FAILURE
+}
+
 fn bench(bytes: u64) -> ExitCode {
     let link = LinkConfig::default();
     let bus = TransferConfig::default().bus_cycles;
@@ -378,10 +393,12 @@ fn bench(bytes: u64) -> ExitCode {
         "effic",
         "async/poll"
     );
-    let bar = ProgressBar::new(BENCH_CASES.len() as u64 * 2).with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} runs ({eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar =
+        ProgressBar::new((BENCH_CASES.len() * 2 + Window::ALL.len() * WINDOW_DEPTHS.len()) as u64)
+            .with_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} runs ({eta} left)")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
     for &(depth, loss, corrupt) in BENCH_CASES {
         let case = |driver| {
             let config = TransferConfig {
@@ -430,6 +447,44 @@ fn bench(bytes: u64) -> ExitCode {
             }
         }
     }
+    println!();
+    println!(
+        "RAM per link, each end: the link layer's state and its window of frames in flight (the stack's sockets come on top); efficiency clean, poll loop"
+    );
+    print!("{:>6} {:>13} {:>9}", "window", "1500 B frames", "RAM B");
+    for depth in WINDOW_DEPTHS {
+        print!(" {:>11}", format!("depth {depth}"));
+    }
+    println!();
+    for window in Window::ALL {
+        let mut row = format!(
+            "{:>6} {:>13} {:>9}",
+            window.bytes(),
+            window.bytes() / (frame_words(MAX_MTU) * 8),
+            link_ram(window)
+        );
+        for depth in WINDOW_DEPTHS {
+            let config = TransferConfig {
+                bytes,
+                link: LinkConfig {
+                    depth,
+                    seed: 1,
+                    faults: Faults::default(),
+                    ..LinkConfig::default()
+                },
+                window,
+                ..TransferConfig::default()
+            };
+            let result = transfer(&config, |_| {});
+            bar.inc(1);
+            match result {
+                Ok(r) if r.intact() => row += &format!(" {:>11.3}", r.efficiency()),
+                Ok(_) => return bench_failed(&bar, depth, window, "data-mismatch"),
+                Err(e) => return bench_failed(&bar, depth, window, &e.to_string()),
+            }
+        }
+        bar.suspend(|| println!("{row}"));
+    }
     bar.finish_and_clear();
     println!("virtual time: 125 MHz link cycles; the same on every machine");
     println!("MB/s and the first efficiency are the poll loops'; async is the same transfer as async tasks (--driver async)");
@@ -444,6 +499,7 @@ fn demo(args: &DemoArgs) -> ExitCode {
         bus_cycles: link.bus_cycles,
         stack: args.stack,
         driver: args.driver,
+        window: args.window,
         ..TransferConfig::default()
     };
     println!(
@@ -461,6 +517,11 @@ fn demo(args: &DemoArgs) -> ExitCode {
         link.corrupt * 100.0,
         link.burst * 100.0,
         link.burst_passes
+    );
+    println!(
+        "window: {} bytes of frames in flight per end; {} bytes of link-layer RAM per end",
+        args.window.bytes(),
+        link_ram(args.window)
     );
     let mtu = mtu_for_depth(config.link.depth);
     if mtu < MAX_MTU {

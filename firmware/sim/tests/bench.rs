@@ -11,10 +11,12 @@ fn every_bench_row_reaches_a_captured_stdout() {
         .expect("tidenet runs");
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
-    let rows: Vec<Vec<f64>> = stdout
+    let numeric: Vec<Vec<f64>> = stdout
         .lines()
         .filter_map(|line| line.split_whitespace().map(|f| f.parse().ok()).collect())
         .collect();
+    // The cases' rows have twelve columns, the window table's five.
+    let (rows, windows): (Vec<_>, Vec<_>) = numeric.into_iter().partition(|r| r.len() == 12);
     // Depth, loss and corruption of each case, in the order printed.
     let cases: Vec<[f64; 3]> = rows.iter().map(|r| [r[0], r[1], r[2]]).collect();
     assert_eq!(
@@ -43,5 +45,21 @@ fn every_bench_row_reaches_a_captured_stdout() {
         if row[1] == 0.0 {
             assert_eq!(row[6], 0.0, "link retransmits on a clean link: {row:?}");
         }
+    }
+    // Window, full frames it holds, RAM per link, efficiency at depths 256
+    // and 4000: the link's own state is the same whatever the window.
+    assert_eq!(
+        windows.iter().map(|w| w[0]).collect::<Vec<_>>(),
+        [4096.0, 6144.0, 16384.0],
+        "{stdout}"
+    );
+    let state = windows[0][2] - windows[0][0];
+    for w in &windows {
+        assert_eq!(w[1], (w[0] / 1512.0).floor(), "{w:?}");
+        assert!(state > 0.0 && w[2] - w[0] == state, "{w:?}");
+        assert!(
+            w[3] > 0.0 && w[3] <= 1.0 && w[4] > 0.0 && w[4] <= 1.0,
+            "{w:?}"
+        );
     }
 }
