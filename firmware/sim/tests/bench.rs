@@ -14,6 +14,7 @@ fn every_bench_row_reaches_a_captured_stdout() {
     let numeric: Vec<Vec<f64>> = stdout
         .lines()
         .filter_map(|line| line.split_whitespace().map(|f| f.parse().ok()).collect())
+        .filter(|r: &Vec<f64>| !r.is_empty())
         .collect();
     // The cases' rows have twelve columns, the window table's five.
     let (rows, windows): (Vec<_>, Vec<_>) = numeric.into_iter().partition(|r| r.len() == 12);
