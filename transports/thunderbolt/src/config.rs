@@ -5,8 +5,8 @@ use std::net::{Ipv6Addr, SocketAddrV6};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::addr::{self, ScopedAddr};
-use crate::{Thunderbolt, TransportError};
+use crate::addr::{self, ScopedAddr, Zone};
+use crate::{DataStream, LogLevel, Thunderbolt, TransportError};
 
 /// The interface DCF peers use unless told otherwise.
 pub const DEFAULT_INTERFACE: &str = "thunderbolt0";
@@ -23,9 +23,35 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Called on the control thread with each message and its sender. Keep it
 /// short: pings queue behind it.
 pub type MessageHandler = Arc<dyn Fn(SocketAddrV6, &[u8]) + Send + Sync>;
+/// Called on the data thread with each stream a peer opens to our data
+/// port. Keep it short, or hand the stream to a thread of its own: streams
+/// wait to be accepted behind it.
+pub type StreamHandler = Arc<dyn Fn(DataStream) + Send + Sync>;
 /// Called with one line for each thing worth a person's attention: dropped
-/// datagrams, capped buffers, refused streams.
+/// datagrams, capped buffers, refused streams. Repeated events are
+/// rate-limited (see [`LOG_INTERVAL`](crate::LOG_INTERVAL)).
 pub type Logger = Arc<dyn Fn(&str) + Send + Sync>;
+/// A [`Logger`] that is told each line's level too, as DCF's is.
+pub type LeveledLogger = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
+
+/// Whom the transport takes datagrams and streams from.
+///
+/// A host on a Thunderbolt cable has one peer. Anyone else who reaches its
+/// ports (a host on a bridged interface, a misrouted or spoofed packet)
+/// should not be able to message the application, run the node's `remote`
+/// commands, or fill its queues.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Strangers {
+    /// Only the peer is served: the configured peers, or when none is
+    /// configured, the first host heard from. A datagram from anyone else
+    /// is dropped unanswered, pings included; a stream is closed at once.
+    /// Both are counted in [`Drops`](crate::Drops) and logged, rate-limited.
+    #[default]
+    Refuse,
+    /// Everyone on the interface is served, as the original DCF does.
+    /// Strangers are still counted apart in [`Drops`](crate::Drops).
+    Accept,
+}
 
 /// A peer and the ports it listens on, which may differ from ours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,12 +88,21 @@ pub struct Config {
     /// How long [`Thunderbolt::open_data_stream`] waits for the peer.
     pub connect_timeout: Duration,
     /// Known peers. The first is the one the `Transport` trait's `peer()`
-    /// reports; a peer that is not listed uses our own port numbers.
+    /// reports. With none listed, the first host heard from is the peer; its
+    /// control port is learned from the messages it sends, and until then,
+    /// like its data port, taken to be the same as ours.
     pub peers: Vec<Peer>,
+    /// Whether hosts other than the peer are served.
+    pub strangers: Strangers,
     /// Receives messages instead of [`Thunderbolt::recv_message`].
     pub message_handler: Option<MessageHandler>,
+    /// Receives streams peers open instead of
+    /// [`Thunderbolt::accept_data_stream`].
+    pub stream_handler: Option<StreamHandler>,
     /// Receives log lines; `None` drops them.
     pub logger: Option<Logger>,
+    /// Receives log lines with their level, instead of `logger`.
+    pub leveled_logger: Option<LeveledLogger>,
 }
 
 impl Default for Config {
@@ -82,8 +117,11 @@ impl Default for Config {
             tcp_keepalive: true,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             peers: Vec::new(),
+            strangers: Strangers::default(),
             message_handler: None,
+            stream_handler: None,
             logger: None,
+            leveled_logger: None,
         }
     }
 }
@@ -100,14 +138,18 @@ impl fmt::Debug for Config {
             .field("tcp_keepalive", &self.tcp_keepalive)
             .field("connect_timeout", &self.connect_timeout)
             .field("peers", &self.peers)
+            .field("strangers", &self.strangers)
             .field("message_handler", &self.message_handler.is_some())
+            .field("stream_handler", &self.stream_handler.is_some())
             .field("logger", &self.logger.is_some())
+            .field("leveled_logger", &self.leveled_logger.is_some())
             .finish()
     }
 }
 
 impl Config {
-    /// The ports `ip` listens on.
+    /// The ports `ip` listens on, if it is a configured peer, or else our
+    /// own. (The transport also knows the control port it learned.)
     pub(crate) fn peer(&self, ip: Ipv6Addr) -> Peer {
         self.peers
             .iter()
@@ -123,21 +165,38 @@ impl Config {
     /// Reads a peer written as `fe80::2%thunderbolt0`, `fe80::2%5` or plain
     /// `fe80::2`, and checks that its interface is the configured one.
     pub fn resolve(&self, text: &str) -> Result<Ipv6Addr, TransportError> {
+        self.resolve_on(text, || addr::index(&self.interface))
+    }
+
+    /// [`resolve`](Self::resolve), with the configured interface's index
+    /// from `index`: a running transport knows it, and asking the kernel
+    /// would cost a ping's worth of system calls. The index is only asked
+    /// for when the text names another interface, or names it by number.
+    pub(crate) fn resolve_on(
+        &self,
+        text: &str,
+        index: impl FnOnce() -> Result<u32, TransportError>,
+    ) -> Result<Ipv6Addr, TransportError> {
         let ScopedAddr { ip, zone } = text.parse()?;
-        if let Some(zone) = zone {
-            if zone.index()? != addr::index(&self.interface)? {
-                return Err(TransportError::InvalidAddress {
-                    input: text.into(),
-                    reason: format!("is on another interface than '{}'", self.interface),
-                });
-            }
+        let ours = match zone {
+            None => true,
+            Some(Zone::Name(name)) if name == self.interface => true,
+            Some(zone) => zone.index()? == index()?,
+        };
+        if !ours {
+            return Err(TransportError::InvalidAddress {
+                input: text.into(),
+                reason: format!("is on another interface than '{}'", self.interface),
+            });
         }
         Ok(ip)
     }
 
     /// Logs `line` if a logger is set.
-    pub(crate) fn log(&self, line: &str) {
-        if let Some(logger) = &self.logger {
+    pub(crate) fn log(&self, level: LogLevel, line: &str) {
+        if let Some(logger) = &self.leveled_logger {
+            logger(level, line);
+        } else if let Some(logger) = &self.logger {
             logger(line);
         }
     }
@@ -218,6 +277,12 @@ impl Builder {
         self
     }
 
+    /// Whether hosts other than the peer are served (default: refused).
+    pub fn strangers(mut self, policy: Strangers) -> Self {
+        self.config.strangers = policy;
+        self
+    }
+
     /// Hands each message to `handler` on the control thread, instead of
     /// queueing it for [`Thunderbolt::recv_message`].
     pub fn message_handler(
@@ -225,6 +290,13 @@ impl Builder {
         handler: impl Fn(SocketAddrV6, &[u8]) + Send + Sync + 'static,
     ) -> Self {
         self.config.message_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Hands each stream a peer opens to `handler` on the data thread,
+    /// instead of queueing it for [`Thunderbolt::accept_data_stream`].
+    pub fn stream_handler(mut self, handler: impl Fn(DataStream) + Send + Sync + 'static) -> Self {
+        self.config.stream_handler = Some(Arc::new(handler));
         self
     }
 

@@ -54,6 +54,13 @@ pub enum TransportError {
         /// Why.
         source: io::Error,
     },
+    /// The kernel refused a socket option the configuration asks for.
+    SocketOption {
+        /// The option, as the kernel names it: `SO_RCVBUF`, `TCP_NODELAY`, ...
+        option: &'static str,
+        /// Why.
+        source: io::Error,
+    },
     /// Nothing came in time.
     Timeout,
     /// The transport has been closed.
@@ -106,10 +113,30 @@ impl fmt::Display for TransportError {
                 f,
                 "connection-failed: cannot open a data stream to {peer} ({source}); check the peer runs and listens on that port"
             ),
+            SocketOption { option, source } => write!(
+                f,
+                "socket-option: the kernel refused {option} ({source}); check that the interface is still there and the option's limits (sysctl net.core)"
+            ),
             Timeout => write!(f, "timeout: nothing came in time; check the peer runs and the link is up"),
             Shutdown => write!(f, "shutdown: the transport has been closed; build a new one"),
             Io(e) => write!(f, "io: {e}"),
         }
+    }
+}
+
+impl TransportError {
+    /// Whether a socket operation failed, rather than the input being wrong
+    /// or nothing coming in time: what [`Drops::errors`](crate::Drops)
+    /// counts.
+    pub(crate) fn is_socket_failure(&self) -> bool {
+        matches!(
+            self,
+            TransportError::BindFailed { .. }
+                | TransportError::InterfaceBindFailed { .. }
+                | TransportError::ConnectionFailed { .. }
+                | TransportError::SocketOption { .. }
+                | TransportError::Io(_)
+        )
     }
 }
 
@@ -119,6 +146,7 @@ impl std::error::Error for TransportError {
             TransportError::BindFailed { source, .. }
             | TransportError::InterfaceBindFailed { source, .. }
             | TransportError::ConnectionFailed { source, .. }
+            | TransportError::SocketOption { source, .. }
             | TransportError::Io(source) => Some(source),
             _ => None,
         }

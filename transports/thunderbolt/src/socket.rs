@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
 
-use crate::{Config, TransportError};
+use crate::{Config, LogLevel, TransportError};
 
 /// Backlog of the data port: streams the OS completes before we accept them.
-const BACKLOG: i32 = 128;
+pub(crate) const BACKLOG: i32 = 128;
 /// Keepalive: idle time before the first probe, the gap between probes and
 /// how many may go unanswered. A vanished peer is noticed in about 8 s,
 /// not the OS default of over two hours.
@@ -19,10 +19,23 @@ const KEEPALIVE: (Duration, Duration, u32) = (Duration::from_secs(5), Duration::
 /// The UDP control socket, bound to `local`.
 pub(crate) fn control(config: &Config, local: SocketAddrV6) -> Result<UdpSocket, TransportError> {
     let socket = new(config, Type::DGRAM, Protocol::UDP)?;
-    if let Some(note) = control_buffers(config, &socket).map_err(TransportError::Io)? {
-        config.log(&format!("control: {note}"));
+    if let Some(note) = control_buffers(config, &socket)? {
+        config.log(LogLevel::Warn, &format!("control: {note}"));
     }
     bind(&socket, local)?;
+    Ok(socket.into())
+}
+
+/// A UDP socket of its own for one ping at a time, bound to an ephemeral
+/// port on `local`: the caller of `measure_rtt` receives the pong itself,
+/// as a plain socket's caller would, instead of being woken by the control
+/// thread. Peers answer a ping to wherever it came from.
+pub(crate) fn pinger(config: &Config, local: SocketAddrV6) -> Result<UdpSocket, TransportError> {
+    let socket = new(config, Type::DGRAM, Protocol::UDP)?;
+    bind(
+        &socket,
+        SocketAddrV6::new(*local.ip(), 0, 0, local.scope_id()),
+    )?;
     Ok(socket.into())
 }
 
@@ -34,11 +47,16 @@ pub(crate) fn listener(
     let socket = new(config, Type::STREAM, Protocol::TCP)?;
     // Lets a new transport bind the port while streams of an old one linger
     // in TIME_WAIT; a second live listener is still refused.
-    socket.set_reuse_address(true).map_err(TransportError::Io)?;
-    if let Some(note) = stream_buffers(config, &socket).map_err(TransportError::Io)? {
-        config.log(&format!("data port {}: {note}", local.port()));
+    socket
+        .set_reuse_address(true)
+        .map_err(option("SO_REUSEADDR"))?;
+    if let Some(note) = stream_buffers(config, &socket)? {
+        config.log(
+            LogLevel::Warn,
+            &format!("data port {}: {note}", local.port()),
+        );
     }
-    tune(config, &socket).map_err(TransportError::Io)?;
+    tune(config, &socket)?;
     bind(&socket, local)?;
     socket
         .listen(BACKLOG)
@@ -57,9 +75,8 @@ pub(crate) fn stream(
 ) -> Result<Socket, TransportError> {
     let socket = new(config, Type::STREAM, Protocol::TCP)?;
     // The listener has said whatever there is to say about buffers.
-    stream_buffers(config, &socket)
-        .and_then(|_| tune(config, &socket))
-        .map_err(TransportError::Io)?;
+    stream_buffers(config, &socket)?;
+    tune(config, &socket)?;
     if !local_ip.is_unspecified() {
         bind(&socket, SocketAddrV6::new(local_ip, 0, 0, scope))?;
     }
@@ -80,24 +97,35 @@ pub(crate) fn connect(
 }
 
 /// Sets the per-stream options; accepted streams get them too.
-pub(crate) fn tune(config: &Config, socket: &Socket) -> io::Result<()> {
-    socket.set_tcp_nodelay(config.tcp_nodelay)?;
-    socket.set_keepalive(config.tcp_keepalive)?;
+pub(crate) fn tune(config: &Config, socket: &Socket) -> Result<(), TransportError> {
+    socket
+        .set_tcp_nodelay(config.tcp_nodelay)
+        .map_err(option("TCP_NODELAY"))?;
+    socket
+        .set_keepalive(config.tcp_keepalive)
+        .map_err(option("SO_KEEPALIVE"))?;
     if config.tcp_keepalive {
         let (time, interval, retries) = KEEPALIVE;
         let keepalive = TcpKeepalive::new()
             .with_time(time)
             .with_interval(interval)
             .with_retries(retries);
-        socket.set_tcp_keepalive(&keepalive)?;
+        socket
+            .set_tcp_keepalive(&keepalive)
+            .map_err(option("TCP_KEEPIDLE"))?;
     }
     Ok(())
+}
+
+/// Names the option the kernel refused.
+pub(crate) fn option(option: &'static str) -> impl FnOnce(io::Error) -> TransportError {
+    move |source| TransportError::SocketOption { option, source }
 }
 
 /// A new IPv6-only socket tied to the configured interface.
 fn new(config: &Config, ty: Type, protocol: Protocol) -> Result<Socket, TransportError> {
     let socket = Socket::new(Domain::IPV6, ty, Some(protocol)).map_err(TransportError::Io)?;
-    socket.set_only_v6(true).map_err(TransportError::Io)?;
+    socket.set_only_v6(true).map_err(option("IPV6_V6ONLY"))?;
     socket
         .bind_device(Some(config.interface.as_bytes()))
         .map_err(|source| match source.raw_os_error() {
@@ -118,14 +146,22 @@ fn bind(socket: &Socket, addr: SocketAddrV6) -> Result<(), TransportError> {
 
 /// Sets the control socket's buffers. UDP has no autotuning, so it always
 /// asks, and takes what the kernel caps it at; returns a note if that is less.
-fn control_buffers(config: &Config, socket: &Socket) -> io::Result<Option<String>> {
+fn control_buffers(config: &Config, socket: &Socket) -> Result<Option<String>, TransportError> {
     if config.buffer_size == 0 {
         return Ok(None);
     }
-    socket.set_recv_buffer_size(config.buffer_size)?;
-    socket.set_send_buffer_size(config.buffer_size)?;
+    socket
+        .set_recv_buffer_size(config.buffer_size)
+        .map_err(option("SO_RCVBUF"))?;
+    socket
+        .set_send_buffer_size(config.buffer_size)
+        .map_err(option("SO_SNDBUF"))?;
     // Linux reports twice what it grants, for its bookkeeping.
-    let granted = [socket.recv_buffer_size()?, socket.send_buffer_size()?].map(|b| b / 2);
+    let granted = [
+        socket.recv_buffer_size().map_err(option("SO_RCVBUF"))?,
+        socket.send_buffer_size().map_err(option("SO_SNDBUF"))?,
+    ]
+    .map(|b| b / 2);
     Ok((granted.iter().any(|&b| b < config.buffer_size)).then(|| {
         format!(
             "the kernel granted {} bytes to receive and {} to send of the {} asked for; raise net.core.rmem_max and net.core.wmem_max",
@@ -140,7 +176,7 @@ fn control_buffers(config: &Config, socket: &Socket) -> io::Result<Option<String
 /// a size is set, which switches that off for good. A size the kernel caps
 /// at `net.core.rmem_max` (208 KiB by default) would leave a stream with
 /// less than autotuning gives it, so then none is set; returns a note.
-fn stream_buffers(config: &Config, socket: &Socket) -> io::Result<Option<String>> {
+fn stream_buffers(config: &Config, socket: &Socket) -> Result<Option<String>, TransportError> {
     if config.buffer_size == 0 {
         return Ok(None);
     }
@@ -160,7 +196,11 @@ fn stream_buffers(config: &Config, socket: &Socket) -> io::Result<Option<String>
             config.buffer_size
         )));
     }
-    socket.set_recv_buffer_size(config.buffer_size)?;
-    socket.set_send_buffer_size(config.buffer_size)?;
+    socket
+        .set_recv_buffer_size(config.buffer_size)
+        .map_err(option("SO_RCVBUF"))?;
+    socket
+        .set_send_buffer_size(config.buffer_size)
+        .map_err(option("SO_SNDBUF"))?;
     Ok(None)
 }

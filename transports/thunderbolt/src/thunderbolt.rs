@@ -6,36 +6,49 @@
 //!   hands pongs to the ping they answer and messages to the application;
 //! - the data thread accepts streams on the data port and queues them.
 //!
-//! Closing (or dropping) the transport shuts both sockets down, which wakes
+//! Both serve only the peer unless the policy takes strangers
+//! ([`Strangers`]); what they refuse or drop is counted, and logged at most
+//! once per [`LOG_INTERVAL`] for each kind of event.
+//!
+//! A third socket is `measure_rtt`'s: its caller sends the ping from it and
+//! receives the pong on it, with no thread in between (see `rtt.rs`).
+//!
+//! Closing (or dropping) the transport shuts the sockets down, which wakes
 //! the threads, joins them and frees both ports before it returns.
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{Ipv6Addr, Shutdown, SocketAddr, SocketAddrV6, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{
+    IpAddr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV6, TcpListener, TcpStream, UdpSocket,
+};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 use tidenet_core::Stats;
 
+use crate::activity::Activity;
 use crate::addr;
+use crate::log::{RateLimit, Repeated};
 use crate::probe::{self, Datagram, PROBE_LEN};
-use crate::rtt::Pending;
+use crate::rtt::{Pending, Pinger};
 use crate::socket;
 use crate::stats::Counters;
 use crate::transport::Streams;
-use crate::{Builder, Config, DataStream, TransportError};
+use crate::{
+    Builder, Config, DataStream, Drops, LogLevel, Strangers, TransportError, LOG_INTERVAL,
+};
 
 /// The largest message: one UDP datagram over IPv6, 65,535 bytes of payload
 /// length less the 8-byte UDP header. (65,507, often quoted, is IPv4's.)
 pub const MAX_MESSAGE: usize = u16::MAX as usize - 8;
 /// Messages queued for [`Thunderbolt::recv_message`] before more are dropped.
-const MESSAGE_QUEUE: usize = 1024;
+pub const MESSAGE_QUEUE: usize = 1024;
 /// Accepted data streams waiting to be claimed before more are refused.
-const STREAM_QUEUE: usize = 64;
+pub const STREAM_QUEUE: usize = 64;
 /// How long a blocked thread sleeps before it checks for shutdown on its
 /// own, in case the wake-up by socket shutdown does not come.
 const SHUTDOWN_CHECK: Duration = Duration::from_millis(500);
@@ -56,15 +69,16 @@ pub struct Message {
 /// value also implements tidenet's poll-driven
 /// [`Transport`](tidenet_core::Transport), so the node shell runs on it.
 pub struct Thunderbolt {
-    /// `None` once closed, so that the sockets, and with them the ports,
-    /// are gone.
-    shared: Option<Arc<Shared>>,
+    /// `None` once closed. Calls take a reference for as long as they run,
+    /// so the sockets, and with them the ports, go with the last of them.
+    shared: Mutex<Option<Arc<Shared>>>,
     config: Arc<Config>,
     counters: Arc<Counters>,
+    pub(crate) activity: Arc<Activity>,
     /// The address this end is known by: the bound one, or the interface's
     /// link-local address when bound to `::`.
     ip: Ipv6Addr,
-    threads: Vec<JoinHandle<()>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
     messages: Mutex<Receiver<Message>>,
     accepted: Mutex<Receiver<TcpStream>>,
     /// What the `Transport` trait's streams need; see `transport.rs`.
@@ -79,10 +93,22 @@ pub(crate) struct Shared {
     /// The interface's index: the scope of every link-local peer.
     pub index: u32,
     pub counters: Arc<Counters>,
+    pub activity: Arc<Activity>,
     pub pending: Pending,
-    /// The first peer heard from, when none is configured.
-    pub learned: Mutex<Option<Ipv6Addr>>,
+    /// The socket `measure_rtt` pings from, while no call is using it.
+    pinger: Mutex<Option<Pinger>>,
+    pub learned: Learned,
+    log_limit: Mutex<RateLimit>,
     pub closed: AtomicBool,
+}
+
+/// The peer, when none is configured: the first host heard from, and the
+/// control port its messages come from.
+#[derive(Debug, Default)]
+pub(crate) struct Learned {
+    ip: OnceLock<Ipv6Addr>,
+    /// 0 until a message came.
+    control_port: AtomicU16,
 }
 
 impl Thunderbolt {
@@ -112,31 +138,40 @@ impl Thunderbolt {
             &config,
             SocketAddrV6::new(bind_ip, config.data_port, 0, scope),
         )?;
+        let pinger = socket::pinger(
+            &config,
+            SocketAddrV6::new(ip, 0, 0, addr::scope_for(ip, index)),
+        )?;
         for socket in [SockRef::from(&control), SockRef::from(&listener)] {
             socket
                 .set_read_timeout(Some(SHUTDOWN_CHECK))
-                .map_err(TransportError::Io)?;
+                .map_err(socket::option("SO_RCVTIMEO"))?;
         }
         let config = Arc::new(config);
         let counters = Arc::<Counters>::default();
+        let activity = Arc::<Activity>::default();
         let shared = Arc::new(Shared {
             config: config.clone(),
             control,
             listener,
             index,
             counters: counters.clone(),
+            activity: activity.clone(),
             pending: Pending::default(),
-            learned: Mutex::new(None),
+            pinger: Mutex::new(Some(Pinger::new(pinger))),
+            learned: Learned::default(),
+            log_limit: Mutex::default(),
             closed: AtomicBool::new(false),
         });
         let (message_tx, messages) = mpsc::sync_channel(MESSAGE_QUEUE);
         let (stream_tx, accepted) = mpsc::sync_channel(STREAM_QUEUE);
-        let mut transport = Thunderbolt {
-            shared: Some(shared.clone()),
+        let transport = Thunderbolt {
+            shared: Mutex::new(Some(shared.clone())),
             config,
             counters,
+            activity,
             ip,
-            threads: Vec::new(),
+            threads: Mutex::default(),
             messages: Mutex::new(messages),
             accepted: Mutex::new(accepted),
             streams: Streams::default(),
@@ -148,12 +183,12 @@ impl Thunderbolt {
                 .spawn(move || serve_control(&shared, &message_tx))
                 .map_err(TransportError::Io)?
         };
-        transport.threads.push(control);
+        lock(&transport.threads).push(control);
         let data = thread::Builder::new()
             .name("tidenet-tb-data".into())
             .spawn(move || serve_data(&shared, &stream_tx))
             .map_err(TransportError::Io)?;
-        transport.threads.push(data);
+        lock(&transport.threads).push(data);
         Ok(transport)
     }
 
@@ -178,6 +213,14 @@ impl Thunderbolt {
         &self.config
     }
 
+    /// Reads a peer written as `fe80::2%thunderbolt0`, `fe80::2%5` or plain
+    /// `fe80::2`, as [`Config::resolve`] does, but without asking the kernel
+    /// for the interface's index again.
+    pub fn resolve(&self, text: &str) -> Result<Ipv6Addr, TransportError> {
+        let index = self.live()?.index;
+        self.config.resolve_on(text, || Ok(index))
+    }
+
     /// Sends one message to `peer`'s control port, unreliably.
     pub fn send_message(&self, peer: Ipv6Addr, data: &[u8]) -> Result<(), TransportError> {
         let shared = self.live()?;
@@ -190,8 +233,9 @@ impl Thunderbolt {
         if data.len() == PROBE_LEN && !matches!(Datagram::classify(data), Datagram::Message(_)) {
             return Err(TransportError::ReservedMessage);
         }
-        shared.send_control(peer, data)?;
+        self.counted(shared.send_control(peer, data))?;
         Counters::add(&self.counters.datagrams_tx, 1);
+        Counters::add(&self.counters.message_bytes_tx, data.len());
         Ok(())
     }
 
@@ -210,37 +254,50 @@ impl Thunderbolt {
     pub fn open_data_stream(&self, peer: Ipv6Addr) -> Result<DataStream, TransportError> {
         let shared = self.live()?;
         let to = shared.addr(peer, self.config.peer(peer).data_port);
-        let stream = socket::connect(&self.config, self.ip, to)?;
-        DataStream::new(stream, self.counters.clone()).map_err(TransportError::Io)
+        let stream = self.counted(socket::connect(&self.config, self.ip, to))?;
+        let stream = self
+            .counted(DataStream::new(stream, self.counters.clone()).map_err(TransportError::Io))?;
+        Counters::add(&self.counters.streams_opened, 1);
+        Ok(stream)
     }
 
-    /// Waits up to `timeout` for a peer to open a data stream to us.
+    /// Waits up to `timeout` for a peer to open a data stream to us. Streams
+    /// go to the stream handler instead, if one was configured.
     pub fn accept_data_stream(&self, timeout: Duration) -> Result<DataStream, TransportError> {
         let stream = match lock(&self.accepted).recv_timeout(timeout) {
             Ok(stream) => stream,
             Err(RecvTimeoutError::Timeout) => return Err(TransportError::Timeout),
             Err(RecvTimeoutError::Disconnected) => return Err(TransportError::Shutdown),
         };
-        DataStream::new(stream, self.counters.clone()).map_err(TransportError::Io)
+        self.counted(DataStream::new(stream, self.counters.clone()).map_err(TransportError::Io))
     }
 
-    /// Pings `peer` and waits up to `timeout` for its pong.
+    /// Pings `peer` and waits up to `timeout` for its pong; returns the
+    /// round trip as the caller waited it.
+    ///
+    /// The ping goes out from a socket of its own, on which the caller
+    /// receives the pong, so no other thread has to wake the caller: it
+    /// waits as long as on a plain socket. Peers answer a ping where it
+    /// came from. A second caller at the same time is answered through the
+    /// control thread, a few microseconds later.
     pub fn measure_rtt(
         &self,
         peer: Ipv6Addr,
         timeout: Duration,
     ) -> Result<Duration, TransportError> {
         let shared = self.live()?;
-        let (stamp, rtt) = shared.ping(peer)?;
-        rtt.recv_timeout(timeout).map_err(|_| {
-            shared.pending.forget(stamp);
-            TransportError::Timeout
-        })
+        self.counted(shared.measure_rtt(peer, timeout))
     }
 
     /// Counters since start or the last [`reset_stats`](Self::reset_stats).
     pub fn get_stats(&self) -> Stats {
         self.counters.snapshot()
+    }
+
+    /// What was refused, dropped or failed since start or the last
+    /// [`reset_stats`](Self::reset_stats).
+    pub fn drops(&self) -> Drops {
+        self.counters.drops()
     }
 
     /// Sets every counter back to zero.
@@ -250,9 +307,13 @@ impl Thunderbolt {
 
     /// Stops serving and frees both ports; later calls say
     /// [`TransportError::Shutdown`]. Dropping the transport does the same.
-    /// Data streams already handed out stay open.
-    pub fn close(&mut self) {
-        let Some(shared) = self.shared.take() else {
+    ///
+    /// Data streams already handed out stay open, and so do streams opened
+    /// through the `Transport` trait, until the transport is dropped. A call
+    /// still running (a `measure_rtt` waiting for its pong) keeps the
+    /// sockets until it returns.
+    pub fn close(&self) {
+        let Some(shared) = lock(&self.shared).take() else {
             return;
         };
         shared.closed.store(true, Ordering::SeqCst);
@@ -261,25 +322,47 @@ impl Thunderbolt {
         // reports ENOTCONN for the unconnected UDP socket.
         let _ = SockRef::from(&shared.control).shutdown(Shutdown::Both);
         let _ = SockRef::from(&shared.listener).shutdown(Shutdown::Both);
-        for thread in self.threads.drain(..) {
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
+            // A handler that closes the transport runs on one of these:
+            // that thread ends on its own once the handler returns.
+            if thread.thread().id() == thread::current().id() {
+                continue;
+            }
             if thread.join().is_err() {
-                self.config.log("close: a transport thread had panicked");
+                self.config
+                    .log(LogLevel::Error, "close: a transport thread had panicked");
             }
         }
-        // The threads held the only other references: this closes both
-        // sockets. So do the streams, listeners and queued streams.
+        // The threads held the only other references, short of a call
+        // still running: this closes both sockets, and the queued streams.
         drop(shared);
-        self.streams.clear();
         while self.try_accept().is_some() {}
+        self.activity.bump();
+    }
+
+    /// Whether the transport serves: built and not closed.
+    pub fn is_running(&self) -> bool {
+        lock(&self.shared).is_some()
     }
 
     /// The sockets and threads' state, unless closed.
-    pub(crate) fn live(&self) -> Result<&Shared, TransportError> {
-        self.shared.as_deref().ok_or(TransportError::Shutdown)
+    pub(crate) fn live(&self) -> Result<Arc<Shared>, TransportError> {
+        lock(&self.shared).clone().ok_or(TransportError::Shutdown)
     }
 
     pub(crate) fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Counts a failed socket operation into [`Drops::errors`].
+    fn counted<T>(&self, result: Result<T, TransportError>) -> Result<T, TransportError> {
+        if let Err(e) = &result {
+            if e.is_socket_failure() {
+                Counters::add(&self.counters.errors, 1);
+            }
+        }
+        result
     }
 
     /// The address this end is known by.
@@ -289,10 +372,9 @@ impl Thunderbolt {
 
     /// The link's peer: the first configured, else the first heard from.
     pub(crate) fn peer_ip(&self) -> Option<Ipv6Addr> {
-        match (self.config.peers.first(), &self.shared) {
-            (Some(peer), _) => Some(peer.ip),
-            (None, Some(shared)) => *lock(&shared.learned),
-            (None, None) => None,
+        match self.config.peers.first() {
+            Some(peer) => Some(peer.ip),
+            None => self.live().ok()?.learned.ip.get().copied(),
         }
     }
 
@@ -321,15 +403,29 @@ impl Shared {
         SocketAddrV6::new(peer, port, 0, addr::scope_for(peer, self.index))
     }
 
+    /// `peer`'s control port: the configured one, or the one its messages
+    /// came from, or else ours.
+    fn control_port(&self, peer: Ipv6Addr) -> u16 {
+        let configured = self.config.peer(peer);
+        if self.config.peers.is_empty() && self.learned.ip.get() == Some(&peer) {
+            match self.learned.control_port.load(Ordering::Relaxed) {
+                0 => configured.control_port,
+                learned => learned,
+            }
+        } else {
+            configured.control_port
+        }
+    }
+
     /// Sends `data` to `peer`'s control port.
     pub fn send_control(&self, peer: Ipv6Addr, data: &[u8]) -> Result<(), TransportError> {
-        let to = self.addr(peer, self.config.peer(peer).control_port);
+        let to = self.addr(peer, self.control_port(peer));
         self.control.send_to(data, to).map_err(TransportError::Io)?;
         Ok(())
     }
 
-    /// Sends a ping to `peer`; returns its stamp and where the round trip
-    /// will arrive.
+    /// Sends a ping to `peer` from the control socket; returns its stamp and
+    /// where the round trip will arrive. For callers that cannot wait.
     pub fn ping(&self, peer: Ipv6Addr) -> Result<(u64, Receiver<Duration>), TransportError> {
         let (stamp, rtt) = self.pending.expect(peer);
         if let Err(e) = self.send_control(peer, &probe::ping(stamp)) {
@@ -340,10 +436,139 @@ impl Shared {
         Ok((stamp, rtt))
     }
 
-    fn heard_from(&self, ip: Ipv6Addr) {
-        if self.config.peers.is_empty() {
-            lock(&self.learned).get_or_insert(ip);
+    /// Pings `peer` and waits for the pong: on the transport's ping socket
+    /// if no other call is using it, else through the control thread.
+    fn measure_rtt(&self, peer: Ipv6Addr, timeout: Duration) -> Result<Duration, TransportError> {
+        let taken = lock(&self.pinger).take();
+        let Some(mut pinger) = taken else {
+            let (stamp, rtt) = self.ping(peer)?;
+            return rtt.recv_timeout(timeout).map_err(|_| {
+                self.pending.forget(stamp);
+                TransportError::Timeout
+            });
+        };
+        let rtt = self.ping_from(&mut pinger, peer, timeout);
+        *lock(&self.pinger) = Some(pinger);
+        rtt
+    }
+
+    fn ping_from(
+        &self,
+        pinger: &mut Pinger,
+        peer: Ipv6Addr,
+        timeout: Duration,
+    ) -> Result<Duration, TransportError> {
+        if timeout.is_zero() {
+            return Err(TransportError::Timeout);
         }
+        let stamp = self.pending.stamp();
+        let to = self.addr(peer, self.control_port(peer));
+        let start = Instant::now();
+        pinger
+            .socket
+            .send_to(&probe::ping(stamp), to)
+            .map_err(TransportError::Io)?;
+        Counters::add(&self.counters.pings_tx, 1);
+        // One byte more than a probe, so that a longer datagram is not
+        // taken for one.
+        let mut buf = [0u8; PROBE_LEN + 1];
+        // The whole timeout at first, though the send took a little of it:
+        // the same timeout as the last ping's needs no system call to set.
+        let mut wait = timeout;
+        loop {
+            pinger
+                .wait_at_most(wait)
+                .map_err(socket::option("SO_RCVTIMEO"))?;
+            match pinger.socket.recv_from(&mut buf) {
+                Ok((len, from)) => {
+                    let rtt = start.elapsed();
+                    if Datagram::classify(&buf[..len]) == Datagram::Pong(stamp)
+                        && from.ip() == IpAddr::V6(peer)
+                    {
+                        Counters::add(&self.counters.pongs_rx, 1);
+                        return Ok(rtt);
+                    }
+                    // A pong to an earlier ping that timed out on this
+                    // socket, say.
+                    Counters::add(&self.counters.pongs_unmatched, 1);
+                    self.log_repeated(Repeated::PongUnmatched, LogLevel::Debug, || {
+                        format!("ping: dropped a {len}-byte datagram from {from} that is not the pong it waits for")
+                    });
+                }
+                Err(e) if transient(&e) => {}
+                Err(e) => return Err(TransportError::Io(e)),
+            }
+            wait = timeout
+                .checked_sub(start.elapsed())
+                .filter(|left| !left.is_zero())
+                .ok_or(TransportError::Timeout)?;
+        }
+    }
+
+    /// Whether `ip` is the peer: a configured one, or the one learned. With
+    /// no peer configured, the first host asked about becomes the peer.
+    fn is_peer(&self, ip: Ipv6Addr) -> bool {
+        if !self.config.peers.is_empty() {
+            return self.config.peers.iter().any(|peer| peer.ip == ip);
+        }
+        let mut learned_now = false;
+        let peer = *self.learned.ip.get_or_init(|| {
+            learned_now = true;
+            ip
+        });
+        if learned_now {
+            self.activity.bump();
+        }
+        peer == ip
+    }
+
+    /// Whether to serve `from`: the peer always; a stranger, counted into
+    /// `counter` and logged, if the policy takes strangers.
+    pub fn admits(&self, from: SocketAddrV6, kind: Repeated) -> bool {
+        if self.is_peer(*from.ip()) {
+            return true;
+        }
+        let (counter, what) = match kind {
+            Repeated::StrangerStream => (&self.counters.stranger_streams, "data: refused a stream"),
+            _ => (
+                &self.counters.stranger_datagrams,
+                "control: refused a datagram",
+            ),
+        };
+        Counters::add(counter, 1);
+        let accept = self.config.strangers == Strangers::Accept;
+        if !accept {
+            self.log_repeated(kind, LogLevel::Warn, || {
+                format!(
+                    "{what} from {from}, which is not the peer; configure it as a peer, or take strangers with Strangers::Accept"
+                )
+            });
+        }
+        accept
+    }
+
+    /// Logs a line about an event others can repeat at will: the first,
+    /// then at most one per [`LOG_INTERVAL`] for each kind.
+    fn log_repeated(&self, kind: Repeated, level: LogLevel, line: impl FnOnce() -> String) {
+        let admitted = lock(&self.log_limit).admit(kind, Instant::now());
+        match admitted {
+            None => Counters::add(&self.counters.log_lines_suppressed, 1),
+            Some(0) => self.config.log(level, &line()),
+            Some(held) => self.config.log(
+                level,
+                &format!(
+                    "{} (and {held} more like it in the {} s since the last such line)",
+                    line(),
+                    LOG_INTERVAL.as_secs()
+                ),
+            ),
+        }
+    }
+
+    /// Counts and logs a failed socket operation on a transport thread.
+    fn failed(&self, kind: Repeated, line: impl FnOnce() -> String) {
+        Counters::add(&self.counters.errors, 1);
+        self.log_repeated(kind, LogLevel::Error, line);
     }
 
     fn closed(&self) -> bool {
@@ -375,12 +600,16 @@ fn serve_control(shared: &Shared, messages: &SyncSender<Message>) {
             Err(e) if transient(&e) => continue,
             Err(e) => {
                 // An ICMP error from an earlier send, say: nothing to do
-                // but go on serving the other peers.
-                shared.config.log(&format!("control: receive failed: {e}"));
+                // but go on serving.
+                shared.failed(Repeated::ReceiveFailed, || {
+                    format!("control: receive failed: {e}")
+                });
                 continue;
             }
         };
-        shared.heard_from(*from.ip());
+        if !shared.admits(from, Repeated::StrangerDatagram) {
+            continue;
+        }
         match Datagram::classify(&buf[..len]) {
             Datagram::Ping(stamp) => {
                 // Counted first, so a peer that reads our counters after its
@@ -391,37 +620,66 @@ fn serve_control(shared: &Shared, messages: &SyncSender<Message>) {
                         .counters
                         .pings_answered
                         .fetch_sub(1, Ordering::Relaxed);
-                    shared
-                        .config
-                        .log(&format!("control: pong to {from} failed: {e}"));
+                    shared.failed(Repeated::SendFailed, || {
+                        format!("control: pong to {from} failed: {e}")
+                    });
                 }
             }
             Datagram::Pong(stamp) => match shared.pending.take(stamp, *from.ip()) {
                 Some(answer) => {
                     Counters::add(&shared.counters.pongs_rx, 1);
                     answer.deliver();
+                    shared.activity.bump();
                 }
-                None => shared.config.log(&format!(
-                    "control: dropped a pong from {from} that answers no ping of ours"
-                )),
+                None => {
+                    Counters::add(&shared.counters.pongs_unmatched, 1);
+                    shared.log_repeated(Repeated::PongUnmatched, LogLevel::Debug, || {
+                        format!("control: dropped a pong from {from} that answers no ping of ours")
+                    });
+                }
             },
-            Datagram::Message(data) => {
-                Counters::add(&shared.counters.datagrams_rx, 1);
-                if let Some(handler) = &shared.config.message_handler {
-                    handler(from, data);
-                    continue;
-                }
-                let message = Message {
-                    from,
-                    data: data.to_vec(),
-                };
-                if let Err(TrySendError::Full(_)) = messages.try_send(message) {
-                    shared.config.log(&format!(
-                        "control: dropped a {len}-byte message from {from}: {MESSAGE_QUEUE} messages wait unread"
-                    ));
-                }
-            }
+            Datagram::Message(data) => deliver(shared, messages, from, data),
         }
+    }
+}
+
+/// Hands a message to the handler or the queue, and learns the peer's
+/// control port from it: a DCF peer sends its messages from its control
+/// socket. (Not from pings: tidenet pings from sockets of their own.)
+fn deliver(shared: &Shared, messages: &SyncSender<Message>, from: SocketAddrV6, data: &[u8]) {
+    if shared.config.peers.is_empty() && shared.learned.ip.get() == Some(from.ip()) {
+        shared
+            .learned
+            .control_port
+            .store(from.port(), Ordering::Relaxed);
+    }
+    if let Some(handler) = &shared.config.message_handler {
+        Counters::add(&shared.counters.datagrams_rx, 1);
+        Counters::add(&shared.counters.message_bytes_rx, data.len());
+        handler(from, data);
+        return;
+    }
+    let message = Message {
+        from,
+        data: data.to_vec(),
+    };
+    match messages.try_send(message) {
+        Ok(()) => {
+            Counters::add(&shared.counters.datagrams_rx, 1);
+            Counters::add(&shared.counters.message_bytes_rx, data.len());
+            shared.activity.bump();
+        }
+        Err(TrySendError::Full(_)) => {
+            Counters::add(&shared.counters.messages_dropped, 1);
+            shared.log_repeated(Repeated::MessageDropped, LogLevel::Warn, || {
+                format!(
+                    "control: dropped a {}-byte message from {from}: {MESSAGE_QUEUE} messages wait unread",
+                    data.len()
+                )
+            });
+        }
+        // Nobody reads any more: the transport is closing.
+        Err(TrySendError::Disconnected(_)) => {}
     }
 }
 
@@ -438,21 +696,48 @@ fn serve_data(shared: &Shared, streams: &SyncSender<TcpStream>) {
             Err(e) if transient(&e) => continue,
             Err(e) => {
                 // Out of descriptors, say: back off instead of spinning.
-                shared.config.log(&format!("data: accept failed: {e}"));
+                shared.failed(Repeated::AcceptFailed, || {
+                    format!("data: accept failed: {e}")
+                });
                 thread::sleep(SHUTDOWN_CHECK / 10);
                 continue;
             }
         };
-        shared.heard_from(*from.ip());
-        if let Err(e) = socket::tune(&shared.config, &SockRef::from(&stream)) {
-            shared.config.log(&format!(
-                "data: could not set options on the stream from {from}: {e}"
-            ));
+        // Dropping a refused stream closes it.
+        if !shared.admits(from, Repeated::StrangerStream) {
+            continue;
         }
-        if let Err(TrySendError::Full(_)) = streams.try_send(stream) {
-            shared.config.log(&format!(
-                "data: refused a stream from {from}: {STREAM_QUEUE} accepted streams wait unclaimed"
-            ));
+        if let Err(e) = socket::tune(&shared.config, &SockRef::from(&stream)) {
+            shared.failed(Repeated::StreamSetup, || {
+                format!("data: could not set options on the stream from {from}: {e}")
+            });
+        }
+        if let Some(handler) = &shared.config.stream_handler {
+            match DataStream::new(stream, shared.counters.clone()) {
+                Ok(stream) => {
+                    Counters::add(&shared.counters.streams_accepted, 1);
+                    handler(stream);
+                }
+                Err(e) => shared.failed(Repeated::StreamSetup, || {
+                    format!("data: dropped the stream from {from}: {e}")
+                }),
+            }
+            continue;
+        }
+        match streams.try_send(stream) {
+            Ok(()) => {
+                Counters::add(&shared.counters.streams_accepted, 1);
+                shared.activity.bump();
+            }
+            Err(TrySendError::Full(_)) => {
+                Counters::add(&shared.counters.streams_unclaimed, 1);
+                shared.log_repeated(Repeated::StreamUnclaimed, LogLevel::Warn, || {
+                    format!(
+                        "data: refused a stream from {from}: {STREAM_QUEUE} accepted streams wait unclaimed"
+                    )
+                });
+            }
+            Err(TrySendError::Disconnected(_)) => {}
         }
     }
 }

@@ -124,6 +124,63 @@ fn rtt_is_measured_and_every_ping_answered() {
 }
 
 #[test]
+fn pings_from_several_threads_at_once_are_all_answered() {
+    let (a, b) = loopback_pair(|b| b, |b| b);
+    // One caller at a time has the ping socket; the others are answered
+    // through the control thread.
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    a.measure_rtt(LOCALHOST, PATIENCE).expect("measure_rtt");
+                }
+            });
+        }
+    });
+    assert_eq!((a.get_stats().pings_tx, a.get_stats().pongs_rx), (200, 200));
+    assert_eq!(b.get_stats().pings_answered, 200);
+    assert_eq!(a.drops().pongs_unmatched, 0);
+}
+
+#[test]
+fn a_late_pong_is_not_taken_for_the_next_ping() {
+    // A raw peer that answers the first ping only after it timed out.
+    let peer = UdpSocket::bind("[::1]:0").expect("bind");
+    peer.set_read_timeout(Some(PATIENCE)).unwrap();
+    let a = on_loopback(free_ports())
+        .peer(tidenet_thunderbolt::Peer {
+            ip: LOCALHOST,
+            control_port: peer.local_addr().unwrap().port(),
+            data_port: 1,
+        })
+        .build()
+        .expect("transport");
+    let err = a
+        .measure_rtt(LOCALHOST, Duration::from_millis(20))
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Timeout), "{err}");
+    let answer = |late: bool| {
+        let mut ping = [0u8; 16];
+        let (n, from) = peer.recv_from(&mut ping).expect("a ping");
+        assert_eq!(n, 16);
+        let stamp = u64::from_be_bytes(ping[8..].try_into().unwrap());
+        peer.send_to(&probe::pong(stamp), from).unwrap();
+        if late {
+            // A second copy, as a duplicating link would deliver it.
+            peer.send_to(&probe::pong(stamp), from).unwrap();
+        }
+    };
+    answer(true);
+    thread::scope(|s| {
+        s.spawn(|| answer(false));
+        a.measure_rtt(LOCALHOST, PATIENCE)
+            .expect("the second ping's own pong");
+    });
+    assert_eq!(a.get_stats().pongs_rx, 1);
+    assert_eq!(a.drops().pongs_unmatched, 2, "the late pong and its copy");
+}
+
+#[test]
 fn a_ping_to_nobody_times_out() {
     let (control_port, data_port) = free_ports();
     let nobody = tidenet_thunderbolt::Peer {
@@ -286,7 +343,7 @@ fn a_closed_transport_says_shutdown_and_holds_no_ports() {
     let ports = free_ports();
     let log = Arc::new(Mutex::new(Vec::new()));
     let sink = log.clone();
-    let mut t = on_loopback(ports)
+    let t = on_loopback(ports)
         .logger(move |line| sink.lock().unwrap().push(line.to_string()))
         .build()
         .expect("transport");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::net::{Ipv6Addr, UdpSocket};
+use std::net::{Ipv6Addr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 
 use common::netns::{Veth, INTERFACE};
 use common::{pattern, stream_through, PATIENCE};
-use tidenet_thunderbolt::{Message, Thunderbolt, TransportError, DEFAULT_CONTROL_PORT};
+use socket2::{Domain, Socket, Type};
+use tidenet_thunderbolt::probe;
+use tidenet_thunderbolt::{
+    Message, Thunderbolt, TransportError, DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT, LOG_INTERVAL,
+};
 
 fn transport() -> Thunderbolt {
     Thunderbolt::builder()
@@ -166,4 +170,129 @@ fn the_default_ports_are_free_again_after_drop() {
         );
         drop(a);
     }
+}
+
+/// The load test: a third host on the link floods side 0 with 100,000
+/// datagrams (messages and pings) and opens 500 streams to it. Side 0 has
+/// learned side 1 as its peer, keeps answering its pings, counts everything
+/// it refused, and writes a bounded number of log lines.
+#[test]
+fn a_stranger_flooding_the_link_is_refused_counted_and_logged_rarely() {
+    const DATAGRAMS: u64 = 100_000;
+    /// Datagrams sent before waiting for them to be counted: well within
+    /// the kernel's per-CPU backlog (`net.core.netdev_max_backlog`, 1000)
+    /// that a veth pair hands packets through.
+    const BURST: u64 = 100;
+    const STREAMS: u64 = 500;
+    let Some(veth) = Veth::new() else { return };
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let a = veth.run(0, || {
+        Thunderbolt::builder()
+            .logger(move |line| sink.lock().unwrap().push(line.to_string()))
+            .build()
+            .expect("side 0's transport")
+    });
+    let b = veth.run(1, transport);
+    // The stranger is a second address on side 1's end, added once side
+    // 1's transport has bound its own.
+    let stranger_ip = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 3);
+    veth.add_address(1, stranger_ip);
+    // Side 1 speaks first, so side 0 learns it as its peer.
+    veth.run(1, || b.measure_rtt(veth.ips[0], PATIENCE))
+        .expect("side 0 answers its peer");
+    let stranger = veth.run(1, || {
+        let socket = UdpSocket::bind(veth.scoped_addr(stranger_ip, 0)).expect("bind fe80::3");
+        socket.set_nonblocking(true).unwrap();
+        socket
+    });
+    let to = veth.run(1, || veth.scoped(0, DEFAULT_CONTROL_PORT));
+    let start = Instant::now();
+    let mut pings = 1;
+    for burst in 0..DATAGRAMS / BURST {
+        for i in 0..BURST {
+            let n = burst * BURST + i;
+            let datagram = match n % 10 {
+                0 => probe::ping(n).to_vec(),
+                _ => pattern(64, n),
+            };
+            stranger.send_to(&datagram, to).expect("send");
+        }
+        // Each burst counted before the next, so none is lost to a full
+        // socket buffer and the count is exact.
+        let sent = (burst + 1) * BURST;
+        let waited = Instant::now();
+        while a.drops().stranger_datagrams < sent {
+            assert!(
+                waited.elapsed() < PATIENCE,
+                "burst {burst} not counted: {:?}",
+                a.drops()
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if burst % 100 == 99 {
+            veth.run(1, || b.measure_rtt(veth.ips[0], PATIENCE))
+                .unwrap_or_else(|e| panic!("during the flood, burst {burst}: {e}"));
+            pings += 1;
+        }
+    }
+    let streams: Vec<TcpStream> = veth.run(1, || {
+        (0..STREAMS)
+            .map(|_| {
+                let socket = Socket::new(Domain::IPV6, Type::STREAM, None).unwrap();
+                socket
+                    .bind(&veth.scoped_addr(stranger_ip, 0).into())
+                    .expect("bind fe80::3");
+                socket
+                    .connect(&veth.scoped(0, DEFAULT_DATA_PORT).into())
+                    .expect("the kernel takes the connection");
+                socket.into()
+            })
+            .collect()
+    });
+    let waited = Instant::now();
+    while a.drops().stranger_streams < STREAMS {
+        assert!(waited.elapsed() < PATIENCE, "streams not counted");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(streams);
+    veth.run(1, || b.measure_rtt(veth.ips[0], PATIENCE))
+        .expect("after the flood");
+    pings += 1;
+
+    let (stats, drops) = (a.get_stats(), a.drops());
+    assert_eq!(drops.stranger_datagrams, DATAGRAMS);
+    assert_eq!(drops.stranger_streams, STREAMS);
+    assert_eq!(stats.datagrams_rx, 0, "no stranger's message got through");
+    assert_eq!(
+        stats.pings_answered, pings,
+        "only the peer's pings are answered"
+    );
+    assert!(matches!(
+        a.accept_data_stream(Duration::from_millis(10)),
+        Err(TransportError::Timeout)
+    ));
+    let mut pong = [0u8; 16];
+    assert!(
+        stranger.recv(&mut pong).is_err(),
+        "the stranger got no pong"
+    );
+
+    // One line per kind, then at most one per interval.
+    let bound = 1 + (start.elapsed().as_secs_f64() / LOG_INTERVAL.as_secs_f64()) as usize;
+    let lines = lines.lock().unwrap();
+    let mut refusals = 0;
+    for about in ["refused a datagram", "refused a stream"] {
+        let written = lines.iter().filter(|l| l.contains(about)).count();
+        assert!(
+            (1..=bound).contains(&written),
+            "{written} lines {about}: {lines:?}"
+        );
+        refusals += written as u64;
+    }
+    assert_eq!(
+        drops.log_lines_suppressed + refusals,
+        DATAGRAMS + STREAMS,
+        "every refusal is logged or counted as held back: {lines:?}"
+    );
 }

@@ -32,7 +32,7 @@ pub struct Veth {
     pub ips: [Ipv6Addr; 2],
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+fn ip_cmd(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
         .args(args)
         .output()
@@ -53,7 +53,7 @@ impl Veth {
         let alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let names = ["a", "b"].map(|side| format!("tidenet-{}-{n}-{side}", std::process::id()));
-        if let Err(e) = ip(&["netns", "add", &names[0]]) {
+        if let Err(e) = ip_cmd(&["netns", "add", &names[0]]) {
             let forbidden =
                 e.contains("Operation not permitted") || e.contains("Permission denied");
             if forbidden && std::env::var_os("TIDENET_REQUIRE_NETNS").is_none() {
@@ -78,18 +78,18 @@ impl Veth {
         };
         let [a, b] = &veth.names;
         let setup = || -> Result<(), String> {
-            ip(&["netns", "add", b])?;
-            ip(&[
+            ip_cmd(&["netns", "add", b])?;
+            ip_cmd(&[
                 "link", "add", INTERFACE, "netns", a, "type", "veth", "peer", "name", INTERFACE,
                 "netns", b,
             ])?;
             for (ns, addr) in [(a, "fe80::1/64"), (b, "fe80::2/64")] {
-                ip(&["-n", ns, "link", "set", "lo", "up"])?;
+                ip_cmd(&["-n", ns, "link", "set", "lo", "up"])?;
                 // Only the address we give it, without the kernel's own
                 // link-local one that would wait out duplicate detection.
-                ip(&["-n", ns, "link", "set", INTERFACE, "addrgenmode", "none"])?;
-                ip(&["-n", ns, "addr", "add", addr, "dev", INTERFACE, "nodad"])?;
-                ip(&["-n", ns, "link", "set", INTERFACE, "up"])?;
+                ip_cmd(&["-n", ns, "link", "set", INTERFACE, "addrgenmode", "none"])?;
+                ip_cmd(&["-n", ns, "addr", "add", addr, "dev", INTERFACE, "nodad"])?;
+                ip_cmd(&["-n", ns, "link", "set", INTERFACE, "up"])?;
             }
             Ok(())
         };
@@ -97,6 +97,15 @@ impl Veth {
             panic!("cannot set up the veth pair between {a} and {b}: {e}");
         }
         Some(veth)
+    }
+
+    /// Gives side `side`'s `thunderbolt0` one more address, `ip`, usable at
+    /// once: a second host on the same link, for a stranger to send from.
+    pub fn add_address(&self, side: usize, ip: Ipv6Addr) {
+        let cidr = format!("{ip}/64");
+        let ns = &self.names[side];
+        ip_cmd(&["-n", ns, "addr", "add", &cidr, "dev", INTERFACE, "nodad"])
+            .unwrap_or_else(|e| panic!("cannot add {cidr} in {ns}: {e}"));
     }
 
     /// Moves the calling thread into side `side`'s namespace: sockets it
@@ -108,8 +117,13 @@ impl Veth {
     /// Side `side`'s address and `port`, scoped to the calling thread's
     /// `thunderbolt0`.
     pub fn scoped(&self, side: usize, port: u16) -> SocketAddrV6 {
+        self.scoped_addr(self.ips[side], port)
+    }
+
+    /// `ip` and `port`, scoped to the calling thread's `thunderbolt0`.
+    pub fn scoped_addr(&self, ip: Ipv6Addr, port: u16) -> SocketAddrV6 {
         let index = if_nametoindex(INTERFACE).expect("thunderbolt0 in this namespace");
-        SocketAddrV6::new(self.ips[side], port, 0, index)
+        SocketAddrV6::new(ip, port, 0, index)
     }
 
     /// Runs `f` on a thread of its own inside side `side`'s namespace.
@@ -128,7 +142,7 @@ impl Veth {
 impl Drop for Veth {
     fn drop(&mut self) {
         for name in &self.names {
-            let _ = ip(&["netns", "del", name]);
+            let _ = ip_cmd(&["netns", "del", name]);
         }
     }
 }
