@@ -11,6 +11,16 @@
 //!
 //! The suite depends on `tidenet-core` alone; a harness brings whatever its
 //! transport runs on (the hardware model, a network namespace).
+//!
+//! With the `async` feature, `asynch` holds a second suite, run with
+//! `async_suite!`. It checks the same promises through
+//! `tidenet_core::asynch`'s futures and net task, with each harness's own
+//! executor, clock and link signal. It adds only embassy-futures' `join`
+//! and embedded-io-async's `Read` and `Write`, which those futures use
+//! already.
+
+#[cfg(feature = "async")]
+pub mod asynch;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::vec::Vec;

@@ -38,9 +38,6 @@ const CLOSE_LINGER: WallDuration = WallDuration::from_secs(10);
 const ACK_POLL: (WallDuration, WallDuration) =
     (WallDuration::from_millis(1), WallDuration::from_millis(100));
 
-/// The peer closed its end (FIN): nix has no name for Linux's flag.
-const POLLRDHUP: PollFlags = PollFlags::from_bits_retain(nix::libc::POLLRDHUP);
-
 nix::ioctl_read_bad!(
     /// Bytes written to a TCP socket that the peer has not acknowledged,
     /// sent or not: the kernel's `write_seq - snd_una`. Linux defines
@@ -97,7 +94,10 @@ struct Slot {
     /// make every poll report progress.
     readable: bool,
     writable: bool,
-    /// Unacknowledged bytes at the last poll.
+    /// Unacknowledged bytes at the last poll, plus what `send` queued
+    /// since. Counting the sends means that bytes acknowledged before the
+    /// next poll still show as a change there: otherwise a `flush` that
+    /// began after the last poll would wait for a report that never comes.
     unacked: usize,
 }
 
@@ -173,8 +173,8 @@ impl Slot {
             self.state = StreamState::Closed;
             return true;
         }
-        let readable = events
-            .intersects(PollFlags::POLLIN | POLLRDHUP | PollFlags::POLLHUP | PollFlags::POLLERR);
+        let readable =
+            events.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR);
         if readable && !self.readable {
             self.readable = true;
             changed = true;
@@ -253,7 +253,11 @@ impl Streams {
     /// Looks at every stream and listener at once; returns whether a task
     /// could see a change.
     fn poll_sockets(&mut self) -> bool {
-        let interest = PollFlags::POLLIN | PollFlags::POLLOUT | POLLRDHUP;
+        // Not POLLRDHUP, which nix has no flag for: `revents` is `None`
+        // when the kernel sets a flag nix does not know, and would hide
+        // every event of a stream whose peer has closed. The peer's FIN
+        // reads as POLLIN: a read then gives the end of the stream.
+        let interest = PollFlags::POLLIN | PollFlags::POLLOUT;
         let slots: Vec<usize> = (0..self.slots.len())
             .filter(|&i| {
                 self.slots[i]
@@ -512,6 +516,7 @@ impl Transport for Thunderbolt {
             slot.writable = false;
         }
         let sent = slot.moved(id, written)?;
+        slot.unacked += sent;
         Counters::add(&self.counters().stream_bytes_tx, sent);
         Ok(sent)
     }

@@ -1,25 +1,27 @@
-//! The transport under `tidenet_core::asynch` on `::1%lo`: its link signal
-//! and `poll` report every change a task could see (bytes arrived, room
-//! freed, acknowledgements, a datagram, a pong, a stream queued by the data
-//! thread, a peer's reset), so tasks that wait are woken, and an idle
-//! transport leaves its net task asleep.
+//! The transport under `tidenet_core::asynch` on `::1%lo`. The async
+//! conformance suite runs here, claiming streams, datagrams and ping. Here
+//! besides are the wake paths only this transport has: a stream its data
+//! thread queues wakes `accept`, a peer's reset reaches a task waiting in
+//! `recv`, and an idle transport leaves its net task asleep.
 //!
 //! Both nodes' net tasks and the tasks that use them run on one thread,
-//! driven by a minimal executor that parks the thread until a waker fires.
+//! each polled only when its own waker fires, as on a real executor.
 
 mod common;
 
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv6Addr, Shutdown, TcpListener, TcpStream};
-use std::pin::pin;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Wake, Waker};
 use std::thread::{self, Thread};
+use std::time::Instant;
 
-use common::{free_ports, loopback_pair, pattern};
-use embassy_futures::join::join;
-use embassy_futures::select::{select, Either};
+use common::loopback_pair;
+use tidenet_conformance::asynch::{Case, Harness};
+use tidenet_conformance::{async_suite, Claims, Conditions};
 use tidenet_core::asynch::{self, Clock, Net, State, Stream};
 use tidenet_core::time::Duration;
 use tidenet_core::{Error, Transport};
@@ -28,145 +30,190 @@ use tidenet_thunderbolt::Thunderbolt;
 
 const PEER: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 /// How long a whole test may take before it fails instead of hanging.
-const LIMIT: Duration = Duration::from_secs(20);
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
 /// How long a peer outside the executor waits between steps, so that the
 /// task it serves is asleep by then and must be woken. (No test asserts on
 /// time: a slow machine only makes the task wait longer.)
 const A_WHILE: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// Runs `future` on this thread, parking it until a waker fires.
-fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
+type Task<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// `future` as a task for [`run`], its output dropped: a net task has none.
+fn task<'a>(future: impl Future + 'a) -> Task<'a> {
+    Box::pin(async move {
+        future.await;
+    })
+}
+
+/// A task's waker: marks the task ready and unparks the executor.
+struct Ready {
+    ready: AtomicBool,
+    executor: Thread,
+}
+
+impl Wake for Ready {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
     }
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.store(true, Ordering::Release);
+        self.executor.unpark();
+    }
+}
+
+/// Runs `apps` to their end on this thread, with `nets`, which never end,
+/// beside them; parks the thread while no task is ready.
+///
+/// Each task is polled only when its own waker fires. A wake-up that the
+/// transport or its link signal forgets then leaves the task that needed it
+/// waiting, and past [`LIMIT`] the test fails. With one waker for all, any
+/// wake-up would poll every task and hide the one forgotten.
+fn run(nets: Vec<Task<'_>>, apps: Vec<Task<'_>>) {
+    let executor = thread::current();
+    let apps_from = nets.len();
+    let mut tasks: Vec<_> = nets
+        .into_iter()
+        .chain(apps)
+        .map(|future| {
+            let ready = Arc::new(Ready {
+                ready: AtomicBool::new(true),
+                executor: executor.clone(),
+            });
+            (Some(future), ready)
+        })
+        .collect();
+    let deadline = Instant::now() + LIMIT;
     loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
+        for (future, ready) in &mut tasks {
+            let Some(running) = future else { continue };
+            if !ready.ready.swap(false, Ordering::AcqRel) {
+                continue;
+            }
+            let waker = Waker::from(ready.clone());
+            if running
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_ready()
+            {
+                *future = None;
+            }
         }
-        thread::park();
+        if tasks[apps_from..]
+            .iter()
+            .all(|(future, _)| future.is_none())
+        {
+            return;
+        }
+        if tasks
+            .iter()
+            .any(|(_, ready)| ready.ready.load(Ordering::Acquire))
+        {
+            continue;
+        }
+        let now = Instant::now();
+        assert!(
+            now < deadline,
+            "the test did not finish in {LIMIT:?}: a task waits for a wake-up that never came"
+        );
+        thread::park_timeout(deadline - now);
     }
 }
 
 type Node<'a> = Net<'a, Thunderbolt, WallClock>;
 
-/// Two transports on loopback, each with its net task; runs `app` with
-/// both handles until it finishes. Past [`LIMIT`] the test fails: a task
-/// that nothing wakes would otherwise be found only by the deadline, which
-/// also polls it.
-fn two_nodes<R>(app: impl AsyncFnOnce(Node<'_>, Node<'_>) -> R) -> R {
-    let (mut a, mut b) = loopback_pair(|b| b, |b| b);
+/// Two transports on loopback, each with its net task; runs `a` with A's
+/// handle and `b` with B's, each its own task, until both finish.
+fn two_nodes(a: impl AsyncFnOnce(Node<'_>), b: impl AsyncFnOnce(Node<'_>)) {
+    let (mut ta, mut tb) = loopback_pair(|b| b, |b| b);
     let (signal_a, signal_b) = (
-        a.link_signal().expect("A's link signal"),
-        b.link_signal().expect("B's link signal"),
+        ta.link_signal().expect("A's link signal"),
+        tb.link_signal().expect("B's link signal"),
     );
     let clock = WallClock::new();
-    let mut state_a = State::new(a, clock.clone());
-    let mut state_b = State::new(b, clock);
+    let mut state_a = State::new(ta, clock.clone());
+    let mut state_b = State::new(tb, clock);
     let (net_a, runner_a) = asynch::new(&mut state_a, signal_a);
     let (net_b, runner_b) = asynch::new(&mut state_b, signal_b);
-    let clock = net_a.clock();
-    let limit = select(clock.at(clock.now() + LIMIT), app(net_a, net_b));
-    match block_on(select(join(runner_a.run(), runner_b.run()), limit)) {
-        Either::First(_) => unreachable!("the net tasks never end"),
-        Either::Second(Either::First(())) => panic!("the test did not finish in {LIMIT:?}"),
-        Either::Second(Either::Second(result)) => result,
+    run(
+        vec![task(runner_a.run()), task(runner_b.run())],
+        vec![task(a(net_a)), task(b(net_b))],
+    );
+}
+
+/// The suite's harness: [`two_nodes`], each case on fresh transports and
+/// fresh ports. The kernel's TCP recovers any loss on loopback, so the
+/// lossy cases run on the clean link, as in the blocking suite.
+struct OnLoopback;
+
+impl Harness for OnLoopback {
+    /// Ports below the kernel's ephemeral range (32768 and up), which the
+    /// OS never hands out itself. A port `free_ports` found free could be
+    /// handed to another test's transport before B listens on it; these
+    /// cannot. Each call gets two of its own. The process id picks where
+    /// they start, so that two test processes at once seldom share them.
+    fn ports(&self) -> (u16, u16) {
+        static NEXT: AtomicU16 = AtomicU16::new(0);
+        let base = 20_000 + (std::process::id() % 600) as u16 * 20;
+        let n = NEXT.fetch_add(2, Ordering::Relaxed) % 20;
+        (base + n, base + n + 1)
+    }
+
+    /// Each end asks for 4 MiB socket buffers, which the kernel doubles:
+    /// 16 MiB between them, at most.
+    fn bulk(&self) -> usize {
+        32 << 20
+    }
+
+    fn run(&self, _: Conditions, case: &impl Case) {
+        two_nodes(async |a| case.a(a).await, async |b| case.b(b).await);
     }
 }
 
-async fn send_all<T: Transport, C: Clock>(stream: &Stream<'_, T, C>, mut data: &[u8]) {
-    while !data.is_empty() {
-        let n = stream.send(data).await.expect("send");
-        data = &data[n..];
+async_suite!(
+    OnLoopback,
+    Claims {
+        streams: true,
+        datagrams: true,
+        ping: true,
     }
-}
+);
 
-async fn recv_exact<T: Transport, C: Clock>(stream: &Stream<'_, T, C>, len: usize) -> Vec<u8> {
-    let mut got = Vec::with_capacity(len);
-    let mut buf = vec![0u8; 64 << 10];
-    while got.len() < len {
-        let n = stream.recv(&mut buf).await.expect("recv");
-        got.extend_from_slice(&buf[..n]);
-    }
-    got
-}
-
-#[test]
-fn streams_carry_bytes_both_ways_and_close_reaches_the_peer() {
-    const LEN: usize = 8 << 20;
-    let port = free_ports().0;
-    two_nodes(async |a, b| {
-        b.with(|t| t.listen(port)).expect("listen");
-        let (to_b, at_b) = join(a.connect(PEER, port), b.accept(port)).await;
-        let (to_b, at_b) = (to_b.expect("connect"), at_b.expect("accept"));
-        let (ab, ba) = (pattern(LEN, 1), pattern(LEN, 2));
-        // Each side writes more than the socket buffers hold while the
-        // other reads, so both wait for room and for bytes.
-        let ((), got_at_b, (), got_at_a) = {
-            let ((s1, r1), (s2, r2)) = join(
-                join(send_all(&to_b, &ab), recv_exact(&at_b, LEN)),
-                join(send_all(&at_b, &ba), recv_exact(&to_b, LEN)),
-            )
-            .await;
-            (s1, r1, s2, r2)
-        };
-        assert!(got_at_b == ab, "A to B arrived changed");
-        assert!(got_at_a == ba, "B to A arrived changed");
-        // Close waits until B has every byte, then B reads the end.
-        to_b.close().await.expect("close flushes");
-        let mut buf = [0u8; 16];
-        assert!(matches!(
-            at_b.recv(&mut buf).await,
-            Err(Error::StreamClosed(_))
-        ));
-    });
-}
-
-#[test]
-fn datagrams_and_pings_are_futures() {
-    two_nodes(async |a, b| {
-        a.send_datagram(PEER, b"hello, B").await.expect("send");
-        let mut buf = [0u8; 64];
-        let (from, n) = b.recv_datagram(&mut buf).await.expect("recv");
-        assert_eq!((from, &buf[..n]), (PEER, &b"hello, B"[..]));
-        for _ in 0..10 {
-            let rtt = a.ping(PEER, Duration::from_secs(5)).await.expect("ping");
-            assert!(rtt > Duration::ZERO);
+/// Receives until the peer closes; returns what arrived.
+async fn recv_to_end<T: Transport, C: Clock>(stream: &Stream<'_, T, C>) -> Vec<u8> {
+    let (mut got, mut buf) = (Vec::new(), [0u8; 64]);
+    loop {
+        match stream.recv(&mut buf).await {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(Error::StreamClosed(_)) => return got,
+            Err(e) => panic!("recv before the end of the stream: {e}"),
         }
-        assert_eq!(b.with(|t| t.stats().pings_answered), 10);
-    });
+    }
 }
 
 #[test]
 fn a_stream_the_data_thread_queues_wakes_accept() {
-    two_nodes(async |_a, b| {
-        let data_port = b.with(|t| t.data_addr().expect("data port").port());
-        b.with(|t| t.listen(data_port))
-            .expect("listen on the data port");
-        let dcf_peer = thread::spawn(move || {
-            // Each step a while after the last, so that the task is
-            // already waiting for it: only the link signal can wake it.
-            thread::sleep(A_WHILE);
-            let mut stream = TcpStream::connect(("::1", data_port)).expect("connect");
-            thread::sleep(A_WHILE);
-            stream.write_all(b"from a DCF peer").expect("write");
-            thread::sleep(A_WHILE);
-            stream.shutdown(Shutdown::Write).expect("FIN");
-        });
-        let stream = b.accept(data_port).await.expect("accept");
-        assert_eq!(recv_exact(&stream, 15).await, b"from a DCF peer");
-        let mut buf = [0u8; 1];
-        assert!(matches!(
-            stream.recv(&mut buf).await,
-            Err(Error::StreamClosed(_))
-        ));
-        dcf_peer.join().expect("the peer's thread");
-    });
+    two_nodes(
+        async |_| {},
+        async |b| {
+            let data_port = b.with(|t| t.data_addr().expect("data port").port());
+            b.with(|t| t.listen(data_port))
+                .expect("listen on the data port");
+            let dcf_peer = thread::spawn(move || {
+                // Each step a while after the last, so that the task is
+                // already waiting for it: only the link signal can wake it.
+                thread::sleep(A_WHILE);
+                let mut stream = TcpStream::connect(("::1", data_port)).expect("connect");
+                thread::sleep(A_WHILE);
+                stream.write_all(b"from a DCF peer").expect("write");
+                thread::sleep(A_WHILE);
+                stream.shutdown(Shutdown::Write).expect("FIN");
+            });
+            let stream = b.accept(data_port).await.expect("accept");
+            assert_eq!(recv_to_end(&stream).await, b"from a DCF peer");
+            dcf_peer.join().expect("the peer's thread");
+        },
+    );
 }
 
 #[test]
@@ -184,15 +231,18 @@ fn a_peers_reset_reaches_a_waiting_task() {
             .unwrap();
         // Dropped with a zero linger: a reset.
     });
-    two_nodes(async |a, _b| {
-        let stream = a.connect(PEER, port).await.expect("connect");
-        send_all(&stream, b"x").await;
-        let mut buf = [0u8; 16];
-        assert!(matches!(
-            stream.recv(&mut buf).await,
-            Err(Error::StreamClosed(_))
-        ));
-    });
+    two_nodes(
+        async |a| {
+            let stream = a.connect(PEER, port).await.expect("connect");
+            assert_eq!(stream.send(b"x").await, Ok(1));
+            let mut buf = [0u8; 16];
+            assert!(matches!(
+                stream.recv(&mut buf).await,
+                Err(Error::StreamClosed(_))
+            ));
+        },
+        async |_| {},
+    );
     resetter.join().expect("the resetting peer");
 }
 
@@ -210,10 +260,7 @@ fn an_idle_transport_leaves_its_net_task_asleep() {
                 .await;
             assert!(matches!(waited, Err(Error::Timeout)), "nothing was sent");
         };
-        match block_on(select(runner.run(), idle)) {
-            Either::First(_) => unreachable!("the net task never ends"),
-            Either::Second(()) => {}
-        }
+        run(vec![task(runner.run())], vec![task(idle)]);
     }
     let polls = state.polls();
     assert!(polls <= 4, "{polls} polls while nothing happened");

@@ -4,7 +4,7 @@
 pub mod netns;
 
 use std::io::{Read, Write};
-use std::net::{Ipv6Addr, SocketAddrV6, TcpListener};
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpListener, UdpSocket};
 use std::thread;
 use std::time::Duration;
 
@@ -14,14 +14,16 @@ use tidenet_thunderbolt::{Builder, DataStream, Peer, Thunderbolt};
 /// How long a test waits for anything that should come at once.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
-/// Two ports nothing on loopback holds right now: one for control, one for
-/// data. (The OS may hand them out again before they are bound; it picks
-/// ephemeral ports in sequence, so that takes thousands of binds.)
+/// Two ports nothing on loopback holds right now: one for control, free
+/// for UDP, and one for data, free for TCP. Each is looked for in its own
+/// protocol: a port free for TCP may be another transport's ping socket,
+/// which is UDP. (The OS may hand them out again before they are bound; it
+/// picks ephemeral ports in sequence, so that takes thousands of binds.)
 pub fn free_ports() -> (u16, u16) {
-    let a = TcpListener::bind("[::1]:0").expect("bind an ephemeral port");
-    let b = TcpListener::bind("[::1]:0").expect("bind an ephemeral port");
-    let port = |l: &TcpListener| l.local_addr().expect("local address").port();
-    (port(&a), port(&b))
+    let control = UdpSocket::bind("[::1]:0").expect("bind an ephemeral port");
+    let data = TcpListener::bind("[::1]:0").expect("bind an ephemeral port");
+    let port = |a: std::io::Result<SocketAddr>| a.expect("local address").port();
+    (port(control.local_addr()), port(data.local_addr()))
 }
 
 /// A builder on `::1%lo` with the given ports and no peer.
