@@ -12,7 +12,9 @@ use core::net::Ipv4Addr;
 use crc::{Crc, CRC_32_ISCSI};
 
 /// What identifies one end of one link: the FPGA's DNA and the port number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// On the wire (postcard) it is 13 bytes: the DNA as it is, then the port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct HardwareId {
     /// The FPGA's 96-bit device DNA, as the bittide HAL reads it.
     pub dna: [u8; 12],

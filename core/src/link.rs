@@ -48,6 +48,9 @@ pub enum DownReason {
     /// frame; the link never comes up on it. Build the hardware with a
     /// deeper ringbuffer.
     RingTooSmall,
+    /// Nothing is wired to this port: the node has fewer links than
+    /// ports.
+    Unwired,
 }
 
 impl DownReason {
@@ -61,6 +64,7 @@ impl DownReason {
             DownReason::HandshakeTimeout => "handshake-timeout",
             DownReason::PeerVersion(_) => "peer-version",
             DownReason::RingTooSmall => "ring-too-small",
+            DownReason::Unwired => "unwired",
         }
     }
 }

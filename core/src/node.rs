@@ -1,42 +1,59 @@
 //! The node side of the shell protocol: the one place requests run.
 //!
-//! A [`Node`] owns a [`Transport`] and executes encoded [`Request`]s against
-//! it, whether they come from the text shell, from a script's binary frames or
-//! from a peer's `remote`. It answers each with one encoded [`Response`].
+//! A [`Node`] owns a node's links, one [`Transport`] each, and executes
+//! encoded [`Request`]s against them, whether they come from the text shell,
+//! from a script's binary frames or from a peer's `remote`. It answers each
+//! with one encoded [`Response`].
 //!
-//! Most requests finish at once. `ping` and `remote` wait for the link, so the
+//! Most requests finish at once. `ping` and `remote` wait for a link, so the
 //! node holds one request at a time: [`Node::request`] starts it,
 //! [`Node::poll`] moves it on, and [`Node::take_reply`] hands over the reply
 //! once, after at most [`TIMEOUT`]. Alongside, `poll` accepts streams on
-//! listening ports and answers peers' remote requests, so a node whose UART
-//! nobody watches still reports its status and stats.
+//! listening ports, answers peers' remote requests, and tells each peer who
+//! this end of its link is, so a node whose UART nobody watches still
+//! reports its status and stats, and `links` names every far end.
+//!
+//! Streams get the node's own ids, unique over all links, so that `send`,
+//! `recv` and `close` need no link; [`StreamInfo`] says which link each runs
+//! on.
 
 use core::net::{IpAddr, Ipv4Addr};
 
 use heapless::Vec;
 
+use crate::addr::HardwareId;
 use crate::proto::{
-    self, Header, Link, Peer, Request, Response, Status, StreamInfo, MAX_DATA, MAX_LISTENERS,
-    MAX_MESSAGE, MAX_STREAMS, REMOTE_REPLY, REMOTE_REQUEST, VERSION,
+    self, Header, Identity, Link, Peer, Request, Response, Status, StreamInfo, IDENTITY, MAX_DATA,
+    MAX_LINKS, MAX_LISTENERS, MAX_MESSAGE, MAX_STREAMS, REMOTE_REPLY, REMOTE_REQUEST, VERSION,
 };
 use crate::time::{earliest, Duration, Instant};
-use crate::{Error, StreamId, StreamState, Transport};
+use crate::{Error, LinkState, Stats, StreamId, StreamState, Transport};
 
 /// How long `ping` and `remote` wait for the peer before answering
 /// [`Error::Timeout`].
 pub const TIMEOUT: Duration = Duration::from_secs(1);
 
-/// A request that is waiting for the link, or a reply waiting to be taken.
+/// How soon a node tells a peer who it is again when the peer has not
+/// answered; it doubles on every try, up to [`IDENTIFY_MAX`], so that a
+/// peer that never answers (one of another build) costs little.
+pub const IDENTIFY_EVERY: Duration = Duration::from_millis(20);
+
+/// The longest wait between two tries to tell a peer who this end is.
+pub const IDENTIFY_MAX: Duration = Duration::from_millis(1280);
+
+/// A request that is waiting for a link, or a reply waiting to be taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Job {
     Idle,
     Ping {
         tag: u16,
+        link: usize,
         peer: IpAddr,
         deadline: Instant,
     },
     Remote {
         tag: u16,
+        link: usize,
         peer: IpAddr,
         sent_tag: u16,
         deadline: Instant,
@@ -46,16 +63,92 @@ enum Job {
     },
 }
 
+/// One stream the node has opened or accepted.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    info: StreamInfo,
+    /// The transport's id for it, on link `info.link`.
+    stream: StreamId,
+}
+
+impl Entry {
+    /// The transport the stream runs on.
+    fn link<'l, T>(&self, links: &'l mut [T]) -> Result<&'l mut T, Error> {
+        links
+            .get_mut(usize::from(self.info.link))
+            .ok_or(Error::UnknownStream(self.info.id))
+    }
+}
+
 /// The streams and listening ports the node has opened, for `status`.
 #[derive(Default)]
 struct Book {
-    streams: Vec<StreamInfo, MAX_STREAMS>,
+    streams: Vec<Entry, MAX_STREAMS>,
     listening: Vec<u16, MAX_LISTENERS>,
 }
 
-/// A transport plus the request executor. See the module docs.
-pub struct Node<T> {
-    transport: T,
+impl Book {
+    fn entry(&self, id: u8) -> Result<Entry, Error> {
+        self.streams
+            .iter()
+            .find(|e| e.info.id == id)
+            .copied()
+            .ok_or(Error::UnknownStream(id))
+    }
+
+    /// Books a stream under the lowest free id; `None` when the book is
+    /// full. A stream the transport has handed out again replaces the one
+    /// it freed.
+    fn add(&mut self, link: usize, stream: StreamId, port: u16, accepted: bool) -> Option<u8> {
+        self.streams
+            .retain(|e| !(usize::from(e.info.link) == link && e.stream == stream));
+        // At most MAX_STREAMS ids are taken, so one below it is free.
+        let id = (0..=u8::MAX).find(|id| self.streams.iter().all(|e| e.info.id != *id))?;
+        let info = StreamInfo {
+            id,
+            link: link as u8,
+            state: if accepted {
+                StreamState::Established
+            } else {
+                StreamState::Connecting
+            },
+            port,
+            accepted,
+        };
+        self.streams.push(Entry { info, stream }).ok()?;
+        Some(id)
+    }
+}
+
+/// What a node knows of the far end of one of its links.
+#[derive(Clone, Copy, Debug, Default)]
+struct FarEnd {
+    /// Who it is, once it has said.
+    id: Option<HardwareId>,
+    /// When this end last told it who we are, and how many times it has.
+    told: Option<(Instant, u8)>,
+}
+
+impl FarEnd {
+    /// When to tell the peer again, unless it has answered.
+    fn tell_at(&self) -> Option<Instant> {
+        if self.id.is_some() {
+            return None;
+        }
+        Some(match self.told {
+            None => Instant::ZERO,
+            Some((at, tries)) => at + (IDENTIFY_EVERY * (1 << tries.min(6))).min(IDENTIFY_MAX),
+        })
+    }
+}
+
+/// A node's links plus the request executor. See the module docs.
+///
+/// `N` is the number of links, each its own [`Transport`] (ringbuffer pair,
+/// link layer, stack and address), from 1 to [`MAX_LINKS`].
+pub struct Node<T, const N: usize = 1> {
+    links: [T; N],
+    far: [FarEnd; N],
     book: Book,
     job: Job,
     next_tag: u16,
@@ -69,11 +162,17 @@ pub struct Node<T> {
     scratch: [u8; MAX_DATA],
 }
 
-impl<T: Transport> Node<T> {
-    /// A node on `transport`.
-    pub fn new(transport: T) -> Self {
+impl<T: Transport, const N: usize> Node<T, N> {
+    /// A node on `links`: link `i` is the one `links` lists as `i`.
+    ///
+    /// # Panics
+    ///
+    /// At compile time, if `N` is 0 or more than [`MAX_LINKS`].
+    pub fn new(links: [T; N]) -> Self {
+        const { assert!(N >= 1 && N <= MAX_LINKS, "a node has 1 to MAX_LINKS links") };
         Node {
-            transport,
+            links,
+            far: [FarEnd::default(); N],
             book: Book::default(),
             job: Job::Idle,
             next_tag: 0,
@@ -84,14 +183,14 @@ impl<T: Transport> Node<T> {
         }
     }
 
-    /// The transport, to read.
-    pub fn transport(&self) -> &T {
-        &self.transport
+    /// The links' transports, to read.
+    pub fn links(&self) -> &[T; N] {
+        &self.links
     }
 
-    /// The transport, for whoever drives its link.
-    pub fn transport_mut(&mut self) -> &mut T {
-        &mut self.transport
+    /// The links' transports, for whoever drives them.
+    pub fn links_mut(&mut self) -> &mut [T; N] {
+        &mut self.links
     }
 
     /// Whether a request is running or its reply has not been taken. A new
@@ -125,14 +224,15 @@ impl<T: Transport> Node<T> {
         };
         match request {
             Request::Ping { peer } => {
-                let started = resolve(&self.transport, peer).and_then(|peer| {
-                    self.transport.ping(peer, now)?;
-                    Ok(peer)
+                let started = resolve(&self.links, peer).and_then(|(link, peer)| {
+                    self.links[link].ping(peer, now)?;
+                    Ok((link, peer))
                 });
                 match started {
-                    Ok(peer) => {
+                    Ok((link, peer)) => {
                         self.job = Job::Ping {
                             tag: header.tag,
+                            link,
                             peer,
                             deadline: now + TIMEOUT,
                         }
@@ -141,9 +241,10 @@ impl<T: Transport> Node<T> {
                 }
             }
             Request::Remote { peer, request } => match self.send_remote(peer, request) {
-                Ok((peer, sent_tag)) => {
+                Ok((link, peer, sent_tag)) => {
                     self.job = Job::Remote {
                         tag: header.tag,
+                        link,
                         peer,
                         sent_tag,
                         deadline: now + TIMEOUT,
@@ -153,7 +254,8 @@ impl<T: Transport> Node<T> {
             },
             request => {
                 let result = run(
-                    &mut self.transport,
+                    &mut self.links,
+                    &self.far,
                     &mut self.book,
                     &mut self.scratch,
                     request,
@@ -163,7 +265,9 @@ impl<T: Transport> Node<T> {
                 };
             }
         }
-        self.transport.poll(now);
+        for link in &mut self.links {
+            link.poll(now);
+        }
         Ok(())
     }
 
@@ -177,51 +281,55 @@ impl<T: Transport> Node<T> {
         self.reply.get(..len)
     }
 
-    /// Polls the transport, takes streams on listening ports, answers peers'
-    /// remote requests and moves the running request on. Returns whether
-    /// anything happened.
+    /// Polls every link, takes streams on listening ports, answers peers'
+    /// remote requests, tells peers who this end is and moves the running
+    /// request on. Returns whether anything happened.
     pub fn poll(&mut self, now: Instant) -> bool {
-        let mut active = self.transport.poll(now);
-        // Forget streams the transport has freed before it hands their ids out
-        // again.
-        let transport = &self.transport;
-        self.book
-            .streams
-            .retain(|s| transport.state(StreamId(s.id)).is_ok());
-        for &port in &self.book.listening {
-            while let Ok(Some(id)) = self.transport.accept(port) {
-                active = true;
-                let info = StreamInfo {
-                    id: id.0,
-                    state: StreamState::Established,
-                    port,
-                    accepted: true,
-                };
-                if self.book.streams.push(info).is_err() {
-                    // More streams than `status` can list: refuse this one.
-                    let _ = self.transport.close(id);
-                }
-            }
+        let mut active = false;
+        for link in &mut self.links {
+            active |= link.poll(now);
         }
-        loop {
-            match self.transport.recv_datagram(&mut self.datagram) {
-                Ok(Some((from, len))) => {
+        // Forget streams the transports have freed before they hand their
+        // ids out again.
+        let links = &self.links;
+        self.book.streams.retain(|e| {
+            links
+                .get(usize::from(e.info.link))
+                .is_some_and(|t| t.state(e.stream).is_ok())
+        });
+        for i in 0..N {
+            for p in 0..self.book.listening.len() {
+                let port = self.book.listening[p];
+                while let Ok(Some(stream)) = self.links[i].accept(port) {
                     active = true;
-                    self.on_datagram(from, len);
+                    if self.book.add(i, stream, port, true).is_none() {
+                        // More streams than `status` can list: refuse this one.
+                        let _ = self.links[i].close(stream);
+                    }
                 }
-                Ok(None) => break,
-                // Too long to be ours; the transport has dropped it.
-                Err(Error::MessageTooLarge { .. }) => continue,
-                Err(_) => break,
             }
+            loop {
+                match self.links[i].recv_datagram(&mut self.datagram) {
+                    Ok(Some((from, len))) => {
+                        active = true;
+                        self.on_datagram(i, from, len);
+                    }
+                    Ok(None) => break,
+                    // Too long to be ours; the transport has dropped it.
+                    Err(Error::MessageTooLarge { .. }) => continue,
+                    Err(_) => break,
+                }
+            }
+            self.identify(i, now);
         }
         match self.job {
             Job::Ping {
                 tag,
+                link,
                 peer,
                 deadline,
             } => {
-                if let Some((from, rtt)) = self.transport.take_rtt() {
+                if let Some((from, rtt)) = self.links[link].take_rtt() {
                     if from == peer {
                         let rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
                         self.reply_with(tag, Ok(Response::Pong { peer, rtt_ns }));
@@ -240,11 +348,17 @@ impl<T: Transport> Node<T> {
 
     /// When [`poll`](Node::poll) must run next at the latest.
     pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
-        let deadline = match self.job {
+        let mut at = match self.job {
             Job::Ping { deadline, .. } | Job::Remote { deadline, .. } => Some(deadline),
             _ => None,
         };
-        earliest(self.transport.poll_at(now), deadline)
+        for (link, far) in self.links.iter_mut().zip(&self.far) {
+            at = earliest(at, link.poll_at(now));
+            if link.link_state() == LinkState::Up && link.local_id().is_some() {
+                at = earliest(at, far.tell_at().map(|t| t.max(now)));
+            }
+        }
+        at
     }
 
     fn reply_with(&mut self, tag: u16, result: Result<Response<'_>, Error>) {
@@ -253,10 +367,31 @@ impl<T: Transport> Node<T> {
         };
     }
 
-    /// Sends `request` to `peer` in a control datagram; returns the peer's
-    /// address and the tag its reply will carry.
-    fn send_remote(&mut self, peer: Peer, request: &[u8]) -> Result<(IpAddr, u16), Error> {
-        let peer = resolve(&self.transport, peer)?;
+    /// Tells link `i`'s peer who this end is, when it is due: the link is up
+    /// and the peer has not said who it is. What the node knew of a peer
+    /// goes with its link.
+    fn identify(&mut self, i: usize, now: Instant) {
+        let link = &mut self.links[i];
+        let far = &mut self.far[i];
+        if link.link_state() != LinkState::Up {
+            *far = FarEnd::default();
+            return;
+        }
+        let (Some(id), Some(at)) = (link.local_id(), far.tell_at()) else {
+            return;
+        };
+        if now < at {
+            return;
+        }
+        let tries = far.told.map_or(0, |(_, n)| n.saturating_add(1));
+        far.told = Some((now, tries));
+        send_identity(link, &mut self.out, Identity { id, known: false });
+    }
+
+    /// Sends `request` to `peer` in a control datagram; returns the link
+    /// and address it went to, and the tag its reply will carry.
+    fn send_remote(&mut self, peer: Peer, request: &[u8]) -> Result<(usize, IpAddr, u16), Error> {
+        let (link, peer) = resolve(&self.links, peer)?;
         match postcard::from_bytes::<Request>(request) {
             Ok(Request::Ping { .. } | Request::Remote { .. }) => return Err(Error::NotRemotable),
             Ok(_) => {}
@@ -277,13 +412,14 @@ impl<T: Transport> Node<T> {
         };
         body.copy_from_slice(request);
         // The transport names its own limit, or says it has no datagrams.
-        self.transport.send_datagram(peer, &self.out[..len])?;
-        Ok((peer, self.next_tag))
+        self.links[link].send_datagram(peer, &self.out[..len])?;
+        Ok((link, peer, self.next_tag))
     }
 
-    /// Handles one control datagram: a peer's remote request, the reply to
-    /// ours, or something else, which is dropped.
-    fn on_datagram(&mut self, from: IpAddr, len: usize) {
+    /// Handles one control datagram from link `i`: a peer's remote request,
+    /// the reply to ours, the peer saying who it is, or something else,
+    /// which is dropped.
+    fn on_datagram(&mut self, i: usize, from: IpAddr, len: usize) {
         let Some(message) = self.datagram.get(..len) else {
             return;
         };
@@ -294,7 +430,8 @@ impl<T: Transport> Node<T> {
                     header.tag,
                     proto::decode_request(header, body).and_then(|request| {
                         run(
-                            &mut self.transport,
+                            &mut self.links,
+                            &self.far,
                             &mut self.book,
                             &mut self.scratch,
                             request,
@@ -306,10 +443,11 @@ impl<T: Transport> Node<T> {
             marker.copy_from_slice(&REMOTE_REPLY);
             let len = REMOTE_REPLY.len() + respond(rest, tag, result);
             // A lost reply is the requester's timeout to report.
-            let _ = self.transport.send_datagram(from, &self.out[..len]);
+            let _ = self.links[i].send_datagram(from, &self.out[..len]);
         } else if let Some(message) = message.strip_prefix(&REMOTE_REPLY) {
             let Job::Remote {
                 tag,
+                link,
                 peer,
                 sent_tag,
                 ..
@@ -320,7 +458,7 @@ impl<T: Transport> Node<T> {
             let Ok((header, body)) = proto::split(message) else {
                 return;
             };
-            if from != peer || header.tag != sent_tag {
+            if link != i || from != peer || header.tag != sent_tag {
                 return; // A late reply to an earlier request.
             }
             if header.version != VERSION {
@@ -349,7 +487,33 @@ impl<T: Transport> Node<T> {
                 Some(len) => self.job = Job::Replied { len },
                 None => self.reply_with(tag, Err(Error::MalformedReply)),
             }
+        } else if let Some(message) = message.strip_prefix(&IDENTITY) {
+            let Ok(theirs) = postcard::from_bytes::<Identity>(message) else {
+                return;
+            };
+            let link = &mut self.links[i];
+            if link.link_state() != LinkState::Up || Some(from) != link.peer() {
+                return; // From before the link went down, or not its peer.
+            }
+            self.far[i].id = Some(theirs.id);
+            if let (false, Some(id)) = (theirs.known, link.local_id()) {
+                send_identity(link, &mut self.out, Identity { id, known: true });
+            }
         }
+    }
+}
+
+/// Tells `link`'s peer who this end is. A lost datagram is sent again on
+/// the peer's next try, or on ours.
+fn send_identity<T: Transport>(link: &mut T, out: &mut [u8], identity: Identity) {
+    let Some(peer) = link.peer() else {
+        return;
+    };
+    let (marker, rest) = out.split_at_mut(IDENTITY.len());
+    marker.copy_from_slice(&IDENTITY);
+    if let Ok(body) = postcard::to_slice(&identity, rest) {
+        let len = IDENTITY.len() + body.len();
+        let _ = link.send_datagram(peer, &out[..len]);
     }
 }
 
@@ -362,71 +526,93 @@ fn respond(buf: &mut [u8], tag: u16, result: Result<Response<'_>, Error>) -> usi
         .unwrap_or(0)
 }
 
-/// The address `peer` stands for on `transport`.
+/// The link `peer` is on, and its address there.
 ///
-/// Link 0 before its peer is known stands for the unspecified address, and the
-/// transport says why it cannot reach it: `link-down` from a stack whose link
-/// is not up yet, `unsupported` from one that cannot do the operation at all.
-fn resolve<T: Transport>(transport: &T, peer: Peer) -> Result<IpAddr, Error> {
+/// A link whose peer is not known yet stands for the unspecified address,
+/// and its transport says why it cannot reach it: `link-down` from a stack
+/// whose link is not up yet, `unsupported` from one that cannot do the
+/// operation at all. An address names the link whose peer it is; a node of
+/// one link, such as a host's, takes any address on it.
+fn resolve<T: Transport>(links: &[T], peer: Peer) -> Result<(usize, IpAddr), Error> {
     match peer {
-        Peer::Link(0) => Ok(transport
-            .peer()
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
-        Peer::Link(n) => Err(Error::UnknownLink(n)),
-        Peer::Addr(addr) => Ok(addr),
+        Peer::Link(n) => {
+            let link = links.get(usize::from(n)).ok_or(Error::UnknownLink(n))?;
+            let addr = link.peer().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            Ok((usize::from(n), addr))
+        }
+        Peer::Addr(addr) => match links.iter().position(|t| t.peer() == Some(addr)) {
+            Some(i) => Ok((i, addr)),
+            None if links.len() == 1 => Ok((0, addr)),
+            None => Err(Error::PeerUnreachable(addr)),
+        },
+    }
+}
+
+/// The link a request names, or all of them.
+fn chosen<T>(links: &mut [T], link: Option<u8>) -> Result<&mut [T], Error> {
+    match link {
+        None => Ok(links),
+        Some(n) => links
+            .get_mut(usize::from(n)..=usize::from(n))
+            .ok_or(Error::UnknownLink(n)),
     }
 }
 
 /// Runs a request that finishes at once.
 fn run<'s, T: Transport>(
-    transport: &mut T,
+    links: &mut [T],
+    far: &[FarEnd],
     book: &mut Book,
     scratch: &'s mut [u8],
     request: Request<'_>,
 ) -> Result<Response<'s>, Error> {
     Ok(match request {
         Request::Status => {
-            let mut streams = book.streams.clone();
-            for s in &mut streams {
-                s.state = transport
-                    .state(StreamId(s.id))
+            let mut streams = Vec::new();
+            for e in &book.streams {
+                let mut info = e.info;
+                info.state = links
+                    .get(usize::from(info.link))
+                    .and_then(|t| t.state(e.stream).ok())
                     .unwrap_or(StreamState::Closed);
+                let _ = streams.push(info);
             }
             Response::Status(Status {
                 version: VERSION,
-                stack: transport.stack(),
-                addr: transport.local_addr(),
+                stack: links.first().map_or("", |t| t.stack()),
+                links: links.len() as u8,
                 listening: book.listening.clone(),
                 streams,
             })
         }
         Request::Links => {
-            let mut links = Vec::new();
-            // One transport, one link; the list leaves room for more.
-            let _ = links.push(Link {
-                index: 0,
-                local: transport.local_addr(),
-                peer: transport.peer(),
-                state: transport.link_state(),
-            });
-            Response::Links(links)
+            let mut list = Vec::new();
+            for (i, (t, far)) in links.iter().zip(far).enumerate() {
+                let stats = t.stats();
+                let _ = list.push(Link {
+                    index: i as u8,
+                    local: t.local_addr(),
+                    peer: t.peer(),
+                    state: t.link_state(),
+                    peer_id: far.id,
+                    ugn: t.ugn(),
+                    frames_tx: stats.frames_tx,
+                    frames_rx: stats.frames_rx,
+                    link_retransmits: stats.link_retransmits,
+                });
+            }
+            Response::Links(list)
         }
         Request::Connect { peer, port } => {
-            let id = transport.connect(resolve(transport, peer)?, port)?;
-            // The transport may hand out the id of a stream freed since the
-            // last poll.
-            book.streams.retain(|s| s.id != id.0);
-            let info = StreamInfo {
-                id: id.0,
-                state: StreamState::Connecting,
-                port,
-                accepted: false,
-            };
-            if book.streams.push(info).is_err() {
-                let _ = transport.close(id);
-                return Err(Error::TooManyStreams { max: MAX_STREAMS });
+            let (i, addr) = resolve(links, peer)?;
+            let stream = links[i].connect(addr, port)?;
+            match book.add(i, stream, port, false) {
+                Some(id) => Response::Opened { stream: id },
+                None => {
+                    let _ = links[i].close(stream);
+                    return Err(Error::TooManyStreams { max: MAX_STREAMS });
+                }
             }
-            Response::Opened { stream: id.0 }
         }
         Request::Listen { port } => {
             if book.listening.contains(&port) {
@@ -435,32 +621,45 @@ fn run<'s, T: Transport>(
             if book.listening.is_full() {
                 return Err(Error::TooManyListeners { max: MAX_LISTENERS });
             }
-            transport.listen(port)?;
+            for link in links.iter_mut() {
+                link.listen(port)?;
+            }
             let _ = book.listening.push(port);
             Response::Done
         }
         Request::Send { stream, data } => {
-            let sent = transport.send(StreamId(stream), data)?;
+            let e = book.entry(stream)?;
+            let sent = e.link(links)?.send(e.stream, data)?;
             Response::Sent {
                 len: u16::try_from(sent).unwrap_or(u16::MAX),
             }
         }
         Request::Recv { stream, max } => {
+            let e = book.entry(stream)?;
             let max = scratch.len().min(usize::from(max));
             let buf = &mut scratch[..max];
-            let got = transport.recv(StreamId(stream), buf)?;
+            let got = e.link(links)?.recv(e.stream, buf)?;
             Response::Data {
                 data: buf.get(..got).unwrap_or_default(),
             }
         }
         Request::Close { stream } => {
-            transport.close(StreamId(stream))?;
-            book.streams.retain(|s| s.id != stream);
+            let e = book.entry(stream)?;
+            e.link(links)?.close(e.stream)?;
+            book.streams.retain(|s| s.info.id != stream);
             Response::Done
         }
-        Request::Stats => Response::Stats(transport.stats()),
-        Request::ResetStats => {
-            transport.reset_stats();
+        Request::Stats { link } => {
+            let mut total = Stats::default();
+            for t in chosen(links, link)?.iter() {
+                total.add(&t.stats());
+            }
+            Response::Stats(total)
+        }
+        Request::ResetStats { link } => {
+            for t in chosen(links, link)? {
+                t.reset_stats();
+            }
             Response::Done
         }
         Request::Ping { .. } | Request::Remote { .. } => return Err(Error::NotRemotable),

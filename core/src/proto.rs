@@ -27,14 +27,16 @@ mod response;
 
 use serde::{Deserialize, Serialize};
 
+use crate::addr::HardwareId;
 use crate::Error;
 
 pub use request::{Peer, Request};
 pub use response::{Link, Response, Status, StreamInfo, MAX_LINKS, MAX_LISTENERS, MAX_STREAMS};
 
-/// The protocol version this build speaks. Version 2: `Stats` counts the
-/// link's lifecycle and its rewinds.
-pub const VERSION: u8 = 2;
+/// The protocol version this build speaks. Version 3: nodes have several
+/// links; `stats` takes one, streams and `links` name theirs, and `links`
+/// shows who is at each far end.
+pub const VERSION: u8 = 3;
 
 /// The largest encoded message a node takes or sends: a `send` of a full
 /// line, a `recv` of up to [`MAX_DATA`] bytes, or a full stats table.
@@ -49,6 +51,21 @@ pub const REMOTE_REQUEST: [u8; 4] = *b"TNrq";
 
 /// Marks a control datagram that carries the reply to a remote request.
 pub const REMOTE_REPLY: [u8; 4] = *b"TNrp";
+
+/// Marks a control datagram that tells the peer who this end of the link is
+/// (an [`Identity`]).
+pub const IDENTITY: [u8; 4] = *b"TNid";
+
+/// What each end of a link tells the other once the link is up, so that
+/// `links` can name the board and port at every far end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// This end's FPGA DNA and port.
+    pub id: HardwareId,
+    /// Whether this end already knows the receiver's identity; if not, the
+    /// receiver answers with its own.
+    pub known: bool,
+}
 
 /// What precedes every request and response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

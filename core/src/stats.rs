@@ -26,6 +26,12 @@ macro_rules! stats {
             pub fn fields(&self) -> [StatsField; stats!(@count $($name)*)] {
                 [$(StatsField { name: stringify!($name), value: self.$name },)*]
             }
+
+            /// Adds `other`'s counters to these, saturating: a node's total
+            /// over its links.
+            pub fn add(&mut self, other: &Stats) {
+                $(self.$name = self.$name.saturating_add(other.$name);)*
+            }
         }
     };
     (@count) => { 0 };

@@ -1,7 +1,8 @@
 //! The one interface every stack implements.
 
-use core::net::IpAddr;
+use core::net::{IpAddr, Ipv4Addr};
 
+use crate::addr::HardwareId;
 use crate::time::{Duration, Instant};
 use crate::{DownReason, Error, LinkState, Stats};
 
@@ -71,6 +72,20 @@ pub trait Transport {
         }
     }
 
+    /// The board and port this end of the link belongs to, for a transport
+    /// built from one. A [`Node`](crate::node::Node) tells the peer, so
+    /// that `links` names who is at every far end.
+    fn local_id(&self) -> Option<HardwareId> {
+        None
+    }
+
+    /// The link's UGN in link cycles (the receiver's counter when a word
+    /// arrives, less the sender's when it left), once the link has
+    /// measured it; `None` from a transport whose link cannot.
+    fn ugn(&self) -> Option<i64> {
+        None
+    }
+
     /// Opens a stream to `peer` on `port`. It starts in
     /// [`StreamState::Connecting`].
     fn connect(&mut self, peer: IpAddr, port: u16) -> Result<StreamId, Error>;
@@ -129,4 +144,122 @@ pub trait Transport {
 
     /// Sets every counter back to zero.
     fn reset_stats(&mut self);
+}
+
+/// A port that may have no link: `None` is a port with nothing wired to it,
+/// down for good ([`DownReason::Unwired`]), so that a node's links can be
+/// an array of its ports whatever the topology. It listens without error
+/// (nothing will arrive) and refuses whatever needs a peer with
+/// [`Error::LinkDown`].
+impl<T: Transport> Transport for Option<T> {
+    fn stack(&self) -> &'static str {
+        self.as_ref().map_or("none", T::stack)
+    }
+
+    fn poll(&mut self, now: Instant) -> bool {
+        self.as_mut().is_some_and(|t| t.poll(now))
+    }
+
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        self.as_mut().and_then(|t| t.poll_at(now))
+    }
+
+    fn local_addr(&self) -> IpAddr {
+        self.as_ref()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), T::local_addr)
+    }
+
+    fn peer(&self) -> Option<IpAddr> {
+        self.as_ref().and_then(T::peer)
+    }
+
+    fn link_state(&self) -> LinkState {
+        self.as_ref()
+            .map_or(LinkState::Down(DownReason::Unwired), T::link_state)
+    }
+
+    fn local_id(&self) -> Option<HardwareId> {
+        self.as_ref().and_then(T::local_id)
+    }
+
+    fn ugn(&self) -> Option<i64> {
+        self.as_ref().and_then(T::ugn)
+    }
+
+    fn connect(&mut self, peer: IpAddr, port: u16) -> Result<StreamId, Error> {
+        wired(self)?.connect(peer, port)
+    }
+
+    fn listen(&mut self, port: u16) -> Result<(), Error> {
+        self.as_mut().map_or(Ok(()), |t| t.listen(port))
+    }
+
+    fn accept(&mut self, port: u16) -> Result<Option<StreamId>, Error> {
+        self.as_mut().map_or(Ok(None), |t| t.accept(port))
+    }
+
+    fn state(&self, stream: StreamId) -> Result<StreamState, Error> {
+        self.as_ref()
+            .ok_or(Error::UnknownStream(stream.0))?
+            .state(stream)
+    }
+
+    fn send(&mut self, stream: StreamId, data: &[u8]) -> Result<usize, Error> {
+        self.as_mut()
+            .ok_or(Error::UnknownStream(stream.0))?
+            .send(stream, data)
+    }
+
+    fn recv(&mut self, stream: StreamId, buf: &mut [u8]) -> Result<usize, Error> {
+        self.as_mut()
+            .ok_or(Error::UnknownStream(stream.0))?
+            .recv(stream, buf)
+    }
+
+    fn send_queue(&self, stream: StreamId) -> Result<usize, Error> {
+        self.as_ref()
+            .ok_or(Error::UnknownStream(stream.0))?
+            .send_queue(stream)
+    }
+
+    fn close(&mut self, stream: StreamId) -> Result<(), Error> {
+        self.as_mut()
+            .ok_or(Error::UnknownStream(stream.0))?
+            .close(stream)
+    }
+
+    fn max_datagram(&self) -> usize {
+        self.as_ref().map_or(0, T::max_datagram)
+    }
+
+    fn send_datagram(&mut self, peer: IpAddr, data: &[u8]) -> Result<(), Error> {
+        wired(self)?.send_datagram(peer, data)
+    }
+
+    fn recv_datagram(&mut self, buf: &mut [u8]) -> Result<Option<(IpAddr, usize)>, Error> {
+        self.as_mut().map_or(Ok(None), |t| t.recv_datagram(buf))
+    }
+
+    fn ping(&mut self, peer: IpAddr, now: Instant) -> Result<(), Error> {
+        wired(self)?.ping(peer, now)
+    }
+
+    fn take_rtt(&mut self) -> Option<(IpAddr, Duration)> {
+        self.as_mut().and_then(T::take_rtt)
+    }
+
+    fn stats(&self) -> Stats {
+        self.as_ref().map(T::stats).unwrap_or_default()
+    }
+
+    fn reset_stats(&mut self) {
+        if let Some(t) = self {
+            t.reset_stats();
+        }
+    }
+}
+
+/// The port's transport, or `link-down` for a port with nothing wired.
+fn wired<T>(port: &mut Option<T>) -> Result<&mut T, Error> {
+    port.as_mut().ok_or(Error::LinkDown)
 }

@@ -78,10 +78,14 @@ pub(crate) enum Commands<'a> {
         data: &'a str,
     },
 
-    /// Show the transport's counters; 'stats reset' zeroes them
+    /// Show the counters of every link added up, or of one; 'stats reset'
+    /// zeroes them
     Stats {
-        /// 'reset' to zero the counters
-        reset: Option<&'a str>,
+        /// A link, as 'links' lists them, or 'reset' to zero the counters
+        what: Option<&'a str>,
+
+        /// After 'reset': the one link to zero
+        link: Option<&'a str>,
     },
 
     /// Show this node's address, stack, listening ports and streams
@@ -250,16 +254,25 @@ fn parse_local<'a>(raw: RawCommand<'a>, data: &'a mut [u8]) -> Result<Request<'a
         Commands::Ping { peer } => Request::Ping {
             peer: parse_peer(command, peer)?,
         },
-        Commands::Stats { reset: None } => Request::Stats,
-        Commands::Stats {
-            reset: Some("reset"),
-        } => Request::ResetStats,
-        Commands::Stats { reset: Some(value) } => {
-            return Err(Fault::BadArgument {
-                command,
-                value,
-                expected: "'reset'",
-            })
+        Commands::Stats { what, link } => {
+            let link_number = |value: &'a str, expected| {
+                value.parse().map_err(|_| Fault::BadArgument {
+                    command,
+                    value,
+                    expected,
+                })
+            };
+            match (what, link) {
+                (None, _) => Request::Stats { link: None },
+                (Some("reset"), None) => Request::ResetStats { link: None },
+                (Some("reset"), Some(link)) => Request::ResetStats {
+                    link: Some(link_number(link, "a link number")?),
+                },
+                (Some(what), None) => Request::Stats {
+                    link: Some(link_number(what, "a link number or 'reset'")?),
+                },
+                (Some(_), Some(value)) => return Err(Fault::UnexpectedArgument { command, value }),
+            }
         }
         Commands::Remote { .. } => return Err(Fault::Refused(Error::NotRemotable)),
     })

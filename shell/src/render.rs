@@ -24,7 +24,7 @@ pub fn render(response: &Response<'_>, out: &mut impl Write) -> fmt::Result {
         Response::Status(status) => {
             writeln!(out, "version={}", status.version)?;
             writeln!(out, "stack={}", status.stack)?;
-            writeln!(out, "addr={}", status.addr)?;
+            writeln!(out, "links={}", status.links)?;
             for port in &status.listening {
                 writeln!(out, "listening={port}")?;
             }
@@ -38,8 +38,8 @@ pub fn render(response: &Response<'_>, out: &mut impl Write) -> fmt::Result {
                 let origin = if s.accepted { "accepted" } else { "opened" };
                 writeln!(
                     out,
-                    "stream={} state={state} port={} origin={origin}",
-                    s.id, s.port
+                    "stream={} link={} state={state} port={} origin={origin}",
+                    s.id, s.link, s.port
                 )?;
             }
             writeln!(out, "ok")
@@ -52,11 +52,26 @@ pub fn render(response: &Response<'_>, out: &mut impl Write) -> fmt::Result {
                     None => write!(out, "peer=none ")?,
                 }
                 match link.state {
-                    LinkState::Up => writeln!(out, "state=up")?,
-                    LinkState::Down(reason) => {
-                        writeln!(out, "state=down reason={}", reason.name())?
-                    }
+                    LinkState::Up => write!(out, "state=up ")?,
+                    LinkState::Down(reason) => write!(out, "state=down reason={} ", reason.name())?,
                 }
+                match link.peer_id {
+                    Some(id) => {
+                        write!(out, "peer_dna=")?;
+                        id.dna.iter().try_for_each(|b| write!(out, "{b:02x}"))?;
+                        write!(out, " peer_port={} ", id.port)?;
+                    }
+                    None => write!(out, "peer_dna=none peer_port=none ")?,
+                }
+                match link.ugn {
+                    Some(ugn) => write!(out, "ugn={ugn} ")?,
+                    None => write!(out, "ugn=none ")?,
+                }
+                writeln!(
+                    out,
+                    "frames_tx={} frames_rx={} link_retransmits={}",
+                    link.frames_tx, link.frames_rx, link.link_retransmits
+                )?;
             }
             writeln!(out, "ok")
         }

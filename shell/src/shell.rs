@@ -209,9 +209,9 @@ impl<'a, U: Read + ReadReady + Write> Shell<'a, U> {
     /// replies. While a request runs, input is taken off the UART into a
     /// [`TYPEAHEAD`]-byte buffer, so a small hardware FIFO does not overrun,
     /// and runs once the reply is out. Returns whether anything happened.
-    pub fn poll<T: Transport>(
+    pub fn poll<T: Transport, const N: usize>(
         &mut self,
-        node: &mut Node<T>,
+        node: &mut Node<T, N>,
         now: Instant,
     ) -> Result<bool, U::Error> {
         let mut active = false;
@@ -300,10 +300,10 @@ impl<'a, U: Read + ReadReady + Write> Shell<'a, U> {
     }
 
     /// Feeds one typed byte to the line editor, running the line on Enter.
-    fn on_key<T: Transport>(
+    fn on_key<T: Transport, const N: usize>(
         &mut self,
         byte: u8,
-        node: &mut Node<T>,
+        node: &mut Node<T, N>,
         now: Instant,
     ) -> Result<(), U::Error> {
         let enter = byte == b'\r' || byte == b'\n';

@@ -166,7 +166,7 @@ macro_rules! rig {
         let $uart = Uart::default();
         let mut resources = Resources::new($uart.clone());
         let mut $shell = Shell::new(&mut resources).unwrap();
-        let mut $node = Node::new(Fake);
+        let mut $node = Node::new([Fake]);
         assert!($uart.take_output().ends_with(PROMPT.as_bytes()));
     };
 }

@@ -40,6 +40,8 @@ struct Fake {
     max_datagram: usize,
     stats: Stats,
     polls: usize,
+    /// The board and port it says it belongs to.
+    id: Option<HardwareId>,
 }
 
 impl Fake {
@@ -63,6 +65,7 @@ impl Fake {
             max_datagram: MAX_MESSAGE,
             stats: Stats::default(),
             polls: 0,
+            id: None,
         }
     }
 
@@ -109,6 +112,10 @@ impl Transport for Fake {
 
     fn peer(&self) -> Option<IpAddr> {
         self.peer
+    }
+
+    fn local_id(&self) -> Option<HardwareId> {
+        self.id
     }
 
     fn connect(&mut self, _peer: IpAddr, port: u16) -> Result<StreamId, Error> {
@@ -219,7 +226,7 @@ impl Transport for Fake {
 
 /// A node at `A` whose link leads to `B`.
 fn node() -> Node<Fake> {
-    Node::new(Fake::new(A, Some(B)))
+    Node::new([Fake::new(A, Some(B))])
 }
 
 fn at_ms(ms: u64) -> Instant {
@@ -250,7 +257,7 @@ fn inner(request: &Request<'_>) -> Vec<u8> {
 }
 
 /// The reply, if one is ready, copied out of the node.
-fn take(node: &mut Node<Fake>) -> Option<Vec<u8>> {
+fn take<const N: usize>(node: &mut Node<Fake, N>) -> Option<Vec<u8>> {
     node.take_reply().map(<[u8]>::to_vec)
 }
 
@@ -261,7 +268,7 @@ fn decode(reply: &[u8]) -> (u16, Response<'_>) {
 }
 
 /// Runs a request that finishes at once and returns its decoded reply.
-fn call(node: &mut Node<Fake>, tag: u16, request: &Request<'_>) -> Vec<u8> {
+fn call<const N: usize>(node: &mut Node<Fake, N>, tag: u16, request: &Request<'_>) -> Vec<u8> {
     node.request(&message(tag, request), at_ms(0)).unwrap();
     let reply = take(node).expect("the request finishes at once");
     assert!(!node.is_busy(), "taking the reply frees the node");
@@ -270,21 +277,24 @@ fn call(node: &mut Node<Fake>, tag: u16, request: &Request<'_>) -> Vec<u8> {
 
 /// The response of a request that finishes at once, checking its tag. The
 /// reply is leaked so the response can outlive the node's buffer.
-fn response_of(node: &mut Node<Fake>, request: &Request<'_>) -> Response<'static> {
+fn response_of<const N: usize>(
+    node: &mut Node<Fake, N>,
+    request: &Request<'_>,
+) -> Response<'static> {
     let reply: &'static [u8] = std::boxed::Box::leak(call(node, 42, request).into_boxed_slice());
     let (tag, response) = decode(reply);
     assert_eq!(tag, 42);
     response
 }
 
-fn error_of(node: &mut Node<Fake>, request: &Request<'_>) -> Error {
+fn error_of<const N: usize>(node: &mut Node<Fake, N>, request: &Request<'_>) -> Error {
     match response_of(node, request) {
         Response::Error(e) => e,
         other => panic!("expected an error, got {other:?}"),
     }
 }
 
-fn status_of(node: &mut Node<Fake>) -> Status<'static> {
+fn status_of<const N: usize>(node: &mut Node<Fake, N>) -> Status<'static> {
     match response_of(node, &Request::Status) {
         Response::Status(status) => status,
         other => panic!("expected a status, got {other:?}"),
@@ -294,16 +304,16 @@ fn status_of(node: &mut Node<Fake>) -> Status<'static> {
 /// Moves every datagram `from` sent to `to`'s incoming queue, as coming from
 /// `from_addr`.
 fn deliver(from: &mut Node<Fake>, from_addr: IpAddr, to: &mut Node<Fake>) -> usize {
-    let sent: Vec<_> = from.transport_mut().sent.drain(..).collect();
+    let sent: Vec<_> = from.links_mut()[0].sent.drain(..).collect();
     let n = sent.len();
     for (_, data) in sent {
-        to.transport_mut().incoming.push_back((from_addr, data));
+        to.links_mut()[0].incoming.push_back((from_addr, data));
     }
     n
 }
 
 fn remote_stats() -> Vec<u8> {
-    inner(&Request::Stats)
+    inner(&Request::Stats { link: None })
 }
 
 #[test]
@@ -313,8 +323,8 @@ fn every_reply_carries_the_request_tag() {
     let requests = [
         Request::Status,
         Request::Links,
-        Request::Stats,
-        Request::ResetStats,
+        Request::Stats { link: None },
+        Request::ResetStats { link: None },
         Request::Listen { port: 7000 },
         Request::Listen { port: 7000 }, // an error reply, same rule
         Request::Connect {
@@ -378,7 +388,7 @@ fn garbage_bytes_get_one_malformed_request_reply() {
         );
         assert_eq!(take(&mut node), None, "exactly one reply for {m:02x?}");
         assert!(!node.is_busy());
-        assert!(node.transport().sent.is_empty());
+        assert!(node.links()[0].sent.is_empty());
     }
 }
 
@@ -416,7 +426,7 @@ fn a_second_request_before_the_reply_is_taken_is_busy() {
         .unwrap();
     assert!(node.is_busy());
     assert_eq!(
-        node.request(&message(2, &Request::Stats), at_ms(0)),
+        node.request(&message(2, &Request::Stats { link: None }), at_ms(0)),
         Err(Error::Busy)
     );
     // Even garbage is refused, not answered.
@@ -438,7 +448,7 @@ fn a_second_request_before_the_reply_is_taken_is_busy() {
     assert_eq!(node.take_reply(), None);
 
     // Once the reply is taken, requests run again.
-    node.transport_mut().rtt = Some((B, Duration::from_micros(5)));
+    node.links_mut()[0].rtt = Some((B, Duration::from_micros(5)));
     node.poll(at_ms(1));
     assert_eq!(decode(&take(&mut node).unwrap()).0, 3);
     assert!(!node.is_busy());
@@ -450,13 +460,13 @@ fn ping_replies_pong_when_the_rtt_arrives() {
     let mut node = node();
     let ping = ping_message(9, Peer::Link(0));
     node.request(&ping, at_ms(100)).unwrap();
-    assert_eq!(node.transport().pinged, [B]);
+    assert_eq!(node.links()[0].pinged, [B]);
     assert_eq!(node.take_reply(), None);
     node.poll(at_ms(150));
     assert_eq!(node.take_reply(), None, "no pong yet");
     assert!(node.is_busy());
 
-    node.transport_mut().rtt = Some((B, Duration::from_micros(1234)));
+    node.links_mut()[0].rtt = Some((B, Duration::from_micros(1234)));
     node.poll(at_ms(160));
     let reply = take(&mut node).unwrap();
     assert_eq!(
@@ -475,8 +485,8 @@ fn ping_replies_pong_when_the_rtt_arrives() {
     // By address, too.
     let ping = ping_message(10, Peer::Addr(C));
     node.request(&ping, at_ms(200)).unwrap();
-    assert_eq!(node.transport().pinged, [B, C]);
-    node.transport_mut().rtt = Some((C, Duration::from_nanos(8)));
+    assert_eq!(node.links()[0].pinged, [B, C]);
+    node.links_mut()[0].rtt = Some((C, Duration::from_nanos(8)));
     node.poll(at_ms(201));
     assert_eq!(
         decode(&take(&mut node).unwrap()),
@@ -489,10 +499,10 @@ fn a_pong_from_another_peer_is_not_the_reply() {
     let mut node = node();
     let ping = ping_message(9, Peer::Link(0));
     node.request(&ping, at_ms(0)).unwrap();
-    node.transport_mut().rtt = Some((C, Duration::from_micros(1)));
+    node.links_mut()[0].rtt = Some((C, Duration::from_micros(1)));
     node.poll(at_ms(1));
     assert_eq!(node.take_reply(), None);
-    node.transport_mut().rtt = Some((B, Duration::from_micros(2)));
+    node.links_mut()[0].rtt = Some((B, Duration::from_micros(2)));
     node.poll(at_ms(2));
     assert_eq!(
         decode(&take(&mut node).unwrap()),
@@ -536,7 +546,7 @@ fn ping_times_out_after_one_second_when_no_pong_comes() {
     assert_eq!(node.poll_at(deadline), None);
 
     // A pong after the timeout is nobody's reply.
-    node.transport_mut().rtt = Some((B, Duration::from_secs(2)));
+    node.links_mut()[0].rtt = Some((B, Duration::from_secs(2)));
     node.poll(deadline + Duration::from_millis(1));
     assert_eq!(node.take_reply(), None);
     assert!(!node.is_busy());
@@ -546,7 +556,7 @@ fn ping_times_out_after_one_second_when_no_pong_comes() {
 fn pair() -> (Node<Fake>, Node<Fake>) {
     let mut b_fake = Fake::new(B, Some(A));
     b_fake.stats.frames_tx = 4242; // so A's relayed stats are recognisably B's
-    (Node::new(Fake::new(A, Some(B))), Node::new(b_fake))
+    (Node::new([Fake::new(A, Some(B))]), Node::new([b_fake]))
 }
 
 #[test]
@@ -566,7 +576,7 @@ fn remote_request_is_sent_as_a_marked_datagram_and_the_reply_is_relayed_under_th
     assert_eq!(a.poll_at(at_ms(0)), Some(at_ms(0) + TIMEOUT));
 
     // The datagram: marker, a header of the node's own tag, the inner request.
-    let sent: Vec<_> = a.transport().sent.iter().cloned().collect();
+    let sent: Vec<_> = a.links()[0].sent.iter().cloned().collect();
     assert_eq!(sent.len(), 1);
     let (to, datagram) = &sent[0];
     assert_eq!(*to, B);
@@ -582,7 +592,7 @@ fn remote_request_is_sent_as_a_marked_datagram_and_the_reply_is_relayed_under_th
     assert!(b.poll(at_ms(10)));
     assert!(!b.is_busy(), "serving a peer is no local job");
     assert_eq!(b.take_reply(), None);
-    let replies: Vec<_> = b.transport().sent.iter().cloned().collect();
+    let replies: Vec<_> = b.links()[0].sent.iter().cloned().collect();
     assert_eq!(replies.len(), 1);
     assert_eq!(replies[0].0, A, "the reply goes back to the sender");
     let reply = replies[0]
@@ -655,8 +665,8 @@ fn a_lost_remote_reply_times_out() {
         start,
     )
     .unwrap();
-    assert_eq!(a.transport().sent.len(), 1);
-    a.transport_mut().sent.clear(); // lost on the link
+    assert_eq!(a.links()[0].sent.len(), 1);
+    a.links_mut()[0].sent.clear(); // lost on the link
     let deadline = start + TIMEOUT;
     assert_eq!(a.poll_at(start), Some(deadline));
     a.poll(Instant::from_nanos(deadline.as_nanos() - 1));
@@ -687,7 +697,7 @@ fn a_late_reply_with_the_wrong_tag_is_ignored() {
     a.request(&remote(1), at_ms(0)).unwrap();
     deliver(&mut a, A, &mut b);
     b.poll(at_ms(1));
-    let late: Vec<_> = b.transport_mut().sent.drain(..).collect();
+    let late: Vec<_> = b.links_mut()[0].sent.drain(..).collect();
     a.poll(at_ms(1_000));
     assert_eq!(
         decode(&take(&mut a).unwrap()),
@@ -697,7 +707,7 @@ fn a_late_reply_with_the_wrong_tag_is_ignored() {
     // The second request is running when the first one's reply arrives.
     a.request(&remote(2), at_ms(1_100)).unwrap();
     for (_, data) in &late {
-        a.transport_mut().incoming.push_back((B, data.clone()));
+        a.links_mut()[0].incoming.push_back((B, data.clone()));
     }
     a.poll(at_ms(1_200));
     assert_eq!(a.take_reply(), None, "the late reply is not this one's");
@@ -706,16 +716,16 @@ fn a_late_reply_with_the_wrong_tag_is_ignored() {
     // The right tag from the wrong peer is not it either.
     deliver(&mut a, A, &mut b);
     b.poll(at_ms(1_300));
-    let current: Vec<_> = b.transport_mut().sent.drain(..).collect();
+    let current: Vec<_> = b.links_mut()[0].sent.drain(..).collect();
     assert_eq!(current.len(), 1);
-    a.transport_mut()
+    a.links_mut()[0]
         .incoming
         .push_back((C, current[0].1.clone()));
     a.poll(at_ms(1_400));
     assert_eq!(a.take_reply(), None, "a reply from C is not B's");
 
     // The right one is relayed.
-    a.transport_mut()
+    a.links_mut()[0]
         .incoming
         .push_back((B, current[0].1.clone()));
     a.poll(at_ms(1_500));
@@ -725,7 +735,7 @@ fn a_late_reply_with_the_wrong_tag_is_ignored() {
     assert!(matches!(response, Response::Stats(_)));
 
     // A duplicate after that is dropped: no job waits for it.
-    a.transport_mut()
+    a.links_mut()[0]
         .incoming
         .push_back((B, current[0].1.clone()));
     a.poll(at_ms(1_600));
@@ -756,20 +766,20 @@ fn remote_ping_and_nested_remote_are_not_remotable() {
             },
         );
         assert_eq!(decode(&reply), (3, Response::Error(Error::NotRemotable)));
-        assert!(a.transport().sent.is_empty());
+        assert!(a.links()[0].sent.is_empty());
     }
 
     // Refused by the peer when one sends them anyway.
     for refused in [&ping, &nested] {
-        let mut b = Node::new(Fake::new(B, Some(A)));
+        let mut b = Node::new([Fake::new(B, Some(A))]);
         let mut datagram = REMOTE_REQUEST.to_vec();
         let mut header = [0u8; 8];
         datagram.extend_from_slice(postcard::to_slice(&Header::new(0x77), &mut header).unwrap());
         datagram.extend_from_slice(refused);
-        b.transport_mut().incoming.push_back((A, datagram));
+        b.links_mut()[0].incoming.push_back((A, datagram));
         b.poll(at_ms(0));
-        assert!(b.transport().pinged.is_empty(), "B pinged nobody");
-        let sent: Vec<_> = b.transport_mut().sent.drain(..).collect();
+        assert!(b.links()[0].pinged.is_empty(), "B pinged nobody");
+        let sent: Vec<_> = b.links_mut()[0].sent.drain(..).collect();
         assert_eq!(sent.len(), 1, "one reply, and no datagram onwards");
         assert_eq!(sent[0].0, A);
         let reply = sent[0].1.strip_prefix(&REMOTE_REPLY).unwrap();
@@ -796,13 +806,13 @@ fn a_remote_request_that_does_not_decode_is_refused_before_it_is_sent() {
             "{bad:02x?}"
         );
     }
-    assert!(a.transport().sent.is_empty());
+    assert!(a.links()[0].sent.is_empty());
 }
 
 #[test]
 fn a_remote_request_too_big_for_a_datagram_says_how_big() {
     let mut a = node();
-    a.transport_mut().max_datagram = 16;
+    a.links_mut()[0].max_datagram = 16;
     let data = [7u8; 20];
     let send = inner(&Request::Send {
         stream: 0,
@@ -822,7 +832,7 @@ fn a_remote_request_too_big_for_a_datagram_says_how_big() {
         decode(&reply),
         (4, Response::Error(Error::MessageTooLarge { size, max: 16 }))
     );
-    assert!(a.transport().sent.is_empty());
+    assert!(a.links()[0].sent.is_empty());
 }
 
 #[test]
@@ -836,13 +846,13 @@ fn a_peer_request_of_another_version_is_answered_with_its_tag() {
     };
     datagram.extend_from_slice(postcard::to_slice(&newer, &mut header).unwrap());
     datagram.push(0);
-    b.transport_mut().incoming.push_back((C, datagram));
+    b.links_mut()[0].incoming.push_back((C, datagram));
     // A marked datagram whose header does not even decode: tag 0.
     let mut broken = REMOTE_REQUEST.to_vec();
     broken.push(VERSION);
-    b.transport_mut().incoming.push_back((C, broken));
+    b.links_mut()[0].incoming.push_back((C, broken));
     b.poll(at_ms(0));
-    let sent: Vec<_> = b.transport_mut().sent.drain(..).collect();
+    let sent: Vec<_> = b.links_mut()[0].sent.drain(..).collect();
     assert_eq!(sent.len(), 2);
     let first = sent[0].1.strip_prefix(&REMOTE_REPLY).unwrap();
     assert_eq!(
@@ -878,13 +888,13 @@ fn a_malformed_remote_reply_is_reported_under_the_local_tag() {
         at_ms(0),
     )
     .unwrap();
-    let (_, sent) = a.transport_mut().sent.pop_front().unwrap();
+    let (_, sent) = a.links_mut()[0].sent.pop_front().unwrap();
     let (header, _) = proto::split(&sent[REMOTE_REQUEST.len()..]).unwrap();
     let mut reply = REMOTE_REPLY.to_vec();
     let mut h = [0u8; 8];
     reply.extend_from_slice(postcard::to_slice(&header, &mut h).unwrap());
     reply.push(200); // no such response
-    a.transport_mut().incoming.push_back((B, reply));
+    a.links_mut()[0].incoming.push_back((B, reply));
     a.poll(at_ms(1));
     assert_eq!(
         decode(&take(&mut a).unwrap()),
@@ -906,17 +916,17 @@ fn a_datagram_that_is_not_ours_is_dropped() {
         b"TNrp",
     ];
     for stray in strays {
-        b.transport_mut().incoming.push_back((C, stray.to_vec()));
+        b.links_mut()[0].incoming.push_back((C, stray.to_vec()));
     }
     // Too long for the node's buffer: the transport drops it and says so,
     // and the datagram behind it still gets through.
-    b.transport_mut()
+    b.links_mut()[0]
         .incoming
         .push_back((C, std::vec![0x55; MAX_MESSAGE + 1]));
-    b.transport_mut().incoming.push_back((C, b"zzz".to_vec()));
+    b.links_mut()[0].incoming.push_back((C, b"zzz".to_vec()));
     assert!(b.poll(at_ms(0)), "datagrams arrived");
-    assert!(b.transport().incoming.is_empty(), "all were read");
-    assert!(b.transport().sent.is_empty(), "nothing replies");
+    assert!(b.links()[0].incoming.is_empty(), "all were read");
+    assert!(b.links()[0].sent.is_empty(), "nothing replies");
     assert!(!b.is_busy());
     assert_eq!(b.take_reply(), None);
     assert!(!b.poll(at_ms(1)), "an idle node reports nothing");
@@ -928,7 +938,7 @@ fn connect_records_a_stream_that_status_shows() {
     let status = status_of(&mut node);
     assert_eq!(status.version, VERSION);
     assert_eq!(status.stack, "fake");
-    assert_eq!(status.addr, A);
+    assert_eq!(status.links, 1);
     assert!(status.streams.is_empty());
 
     let opened = response_of(&mut node, &CONNECT);
@@ -937,6 +947,7 @@ fn connect_records_a_stream_that_status_shows() {
     };
     let info = StreamInfo {
         id: stream,
+        link: 0,
         state: StreamState::Connecting,
         port: 7000,
         accepted: false,
@@ -944,7 +955,7 @@ fn connect_records_a_stream_that_status_shows() {
     assert_eq!(&status_of(&mut node).streams[..], &[info]);
 
     // Status shows the transport's state as it is now.
-    node.transport_mut().streams[usize::from(stream)] = Some(StreamState::Established);
+    node.links_mut()[0].streams[usize::from(stream)] = Some(StreamState::Established);
     assert_eq!(
         status_of(&mut node).streams[0].state,
         StreamState::Established
@@ -973,7 +984,7 @@ fn close_removes_the_stream_from_status() {
         Response::Done
     );
     assert!(status_of(&mut node).streams.is_empty());
-    assert_eq!(node.transport().open_streams(), 0);
+    assert_eq!(node.links()[0].open_streams(), 0);
     assert_eq!(
         error_of(&mut node, &Request::Close { stream }),
         Error::UnknownStream(stream)
@@ -984,7 +995,7 @@ fn close_removes_the_stream_from_status() {
 fn a_stream_the_transport_forgets_leaves_status_on_the_next_poll() {
     let mut node = node();
     response_of(&mut node, &CONNECT);
-    node.transport_mut().streams = [None; SLOTS];
+    node.links_mut()[0].streams = [None; SLOTS];
     let status = status_of(&mut node);
     assert_eq!(
         status.streams[0].state,
@@ -1008,7 +1019,7 @@ fn a_reused_stream_id_is_listed_once() {
     );
     // The peer closes it and the transport frees the slot, with no poll in
     // between; the next stream gets the same id.
-    node.transport_mut().streams[0] = None;
+    node.links_mut()[0].streams[0] = None;
     assert_eq!(
         response_of(&mut node, &connect),
         Response::Opened { stream: 0 }
@@ -1018,8 +1029,8 @@ fn a_reused_stream_id_is_listed_once() {
 
     // The same for a stream accepted on a freed id.
     response_of(&mut node, &Request::Listen { port: 5000 });
-    node.transport_mut().streams[0] = None;
-    node.transport_mut().pending.push_back(5000);
+    node.links_mut()[0].streams[0] = None;
+    node.links_mut()[0].pending.push_back(5000);
     node.poll(at_ms(1));
     let streams = status_of(&mut node).streams;
     assert_eq!(streams.len(), 1, "{streams:?}");
@@ -1033,8 +1044,8 @@ fn accepted_streams_appear_in_status() {
         response_of(&mut node, &Request::Listen { port: 5000 }),
         Response::Done
     );
-    node.transport_mut().pending.push_back(5000);
-    node.transport_mut().pending.push_back(5000);
+    node.links_mut()[0].pending.push_back(5000);
+    node.links_mut()[0].pending.push_back(5000);
     assert!(node.poll(at_ms(0)));
     let status = status_of(&mut node);
     assert_eq!(&status.listening[..], &[5000]);
@@ -1069,16 +1080,16 @@ fn more_streams_than_status_lists_are_refused_and_closed() {
         Error::TooManyStreams { max: MAX_STREAMS }
     );
     assert_eq!(
-        node.transport().open_streams(),
+        node.links()[0].open_streams(),
         MAX_STREAMS,
         "the extra one closed"
     );
 
     // An accepted one over the limit is closed too.
     response_of(&mut node, &Request::Listen { port: 2 });
-    node.transport_mut().pending.push_back(2);
+    node.links_mut()[0].pending.push_back(2);
     node.poll(at_ms(0));
-    assert_eq!(node.transport().open_streams(), MAX_STREAMS);
+    assert_eq!(node.links()[0].open_streams(), MAX_STREAMS);
     assert_eq!(status_of(&mut node).streams.len(), MAX_STREAMS);
 }
 
@@ -1093,7 +1104,7 @@ fn listen_twice_on_a_port_is_port_in_use() {
         error_of(&mut node, &Request::Listen { port: 7000 }),
         Error::PortInUse(7000)
     );
-    assert_eq!(node.transport().listening, [7000], "asked once");
+    assert_eq!(node.links()[0].listening, [7000], "asked once");
     assert_eq!(&status_of(&mut node).listening[..], &[7000]);
 }
 
@@ -1117,7 +1128,7 @@ fn more_than_max_listeners_is_too_many_listeners() {
         Error::PortInUse(1)
     );
     assert_eq!(status_of(&mut node).listening.len(), MAX_LISTENERS);
-    assert_eq!(node.transport().listening.len(), MAX_LISTENERS);
+    assert_eq!(node.links()[0].listening.len(), MAX_LISTENERS);
 }
 
 #[test]
@@ -1163,14 +1174,14 @@ fn a_link_other_than_zero_is_unknown_link() {
         ),
         Error::UnknownLink(255)
     );
-    assert!(node.transport().pinged.is_empty());
-    assert!(node.transport().sent.is_empty());
-    assert_eq!(node.transport().open_streams(), 0);
+    assert!(node.links()[0].pinged.is_empty());
+    assert!(node.links()[0].sent.is_empty());
+    assert_eq!(node.links()[0].open_streams(), 0);
 }
 
 #[test]
 fn link_zero_with_no_peer_is_link_down() {
-    let mut node = Node::new(Fake::new(A, None));
+    let mut node = Node::new([Fake::new(A, None)]);
     let stats = remote_stats();
     for request in peer_requests(Peer::Link(0), &stats) {
         assert_eq!(
@@ -1188,6 +1199,11 @@ fn link_zero_with_no_peer_is_link_down() {
                     local: A,
                     peer: None,
                     state: LinkState::Down(DownReason::Starting),
+                    peer_id: None,
+                    ugn: None,
+                    frames_tx: 0,
+                    frames_rx: 0,
+                    link_retransmits: 0,
                 }]
             );
         }
@@ -1217,12 +1233,15 @@ fn send_recv_stats_and_reset_reach_the_transport() {
         error_of(&mut node, &Request::Recv { stream: 7, max: 2 }),
         Error::UnknownStream(7)
     );
-    match response_of(&mut node, &Request::Stats) {
+    match response_of(&mut node, &Request::Stats { link: None }) {
         Response::Stats(stats) => assert_eq!(stats.stream_bytes_tx, 5),
         other => panic!("expected stats, got {other:?}"),
     }
-    assert_eq!(response_of(&mut node, &Request::ResetStats), Response::Done);
-    assert_eq!(node.transport().stats, Stats::default());
+    assert_eq!(
+        response_of(&mut node, &Request::ResetStats { link: None }),
+        Response::Done
+    );
+    assert_eq!(node.links()[0].stats, Stats::default());
 }
 
 /// Bytes the decoders have to work through: raw noise; a valid header and a
@@ -1271,7 +1290,7 @@ proptest! {
                     (true, true) => REMOTE_REPLY.to_vec(),
                 };
                 datagram.extend_from_slice(body);
-                node.transport_mut().incoming.push_back((B, datagram));
+                node.links_mut()[0].incoming.push_back((B, datagram));
             }
             prop_assert_eq!(node.request(request, now), Ok(()));
             let mut replies = 0;
@@ -1286,7 +1305,7 @@ proptest! {
                 }
                 // A pong, sometimes, for a ping that went out.
                 if step == 0 && i % 2 == 0 {
-                    node.transport_mut().rtt = Some((B, Duration::from_micros(3)));
+                    node.links_mut()[0].rtt = Some((B, Duration::from_micros(3)));
                 }
                 now = now + Duration::from_millis(600);
                 node.poll(now);
@@ -1295,7 +1314,7 @@ proptest! {
             prop_assert!(!node.is_busy());
             node.poll(now);
             // Whatever was served to the peer went out as a marked reply.
-            for (_, data) in node.transport_mut().sent.drain(..) {
+            for (_, data) in node.links_mut()[0].sent.drain(..) {
                 prop_assert!(
                     data.starts_with(&REMOTE_REPLY) || data.starts_with(&REMOTE_REQUEST),
                     "{:02x?}", data
@@ -1312,10 +1331,10 @@ proptest! {
         let mut datagram = REMOTE_REQUEST.to_vec();
         // Only what fits the node's datagram buffer arrives at all.
         datagram.extend_from_slice(&body[..body.len().min(MAX_MESSAGE - REMOTE_REQUEST.len())]);
-        b.transport_mut().incoming.push_back((C, datagram));
+        b.links_mut()[0].incoming.push_back((C, datagram));
         b.poll(at_ms(0));
         prop_assert!(!b.is_busy());
-        let sent: Vec<_> = b.transport_mut().sent.drain(..).collect();
+        let sent: Vec<_> = b.links_mut()[0].sent.drain(..).collect();
         prop_assert_eq!(sent.len(), 1);
         prop_assert_eq!(sent[0].0, C);
         let reply = sent[0].1.strip_prefix(&REMOTE_REPLY);
@@ -1323,3 +1342,5 @@ proptest! {
         prop_assert!(decode_response(reply.unwrap()).is_ok());
     }
 }
+
+mod links;

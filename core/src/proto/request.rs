@@ -6,7 +6,7 @@ use core::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// Where a request is aimed: a link by its index, as `links` lists them, or
-/// a peer by its address.
+/// a peer by its address, which names the link whose far end it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Peer {
     /// The peer at the far end of link `n`.
@@ -69,10 +69,16 @@ pub enum Request<'a> {
         /// Whom to ping.
         peer: Peer,
     },
-    /// The transport's counters.
-    Stats,
-    /// Set the transport's counters to zero.
-    ResetStats,
+    /// Link `link`'s counters, or every link's added up.
+    Stats {
+        /// The link, as `links` lists them; `None` for the total.
+        link: Option<u8>,
+    },
+    /// Set link `link`'s counters to zero, or every link's.
+    ResetStats {
+        /// The link; `None` for every one.
+        link: Option<u8>,
+    },
     /// Run a request on a peer node and relay its reply.
     Remote {
         /// The node that runs the request.

@@ -33,8 +33,9 @@ fn every_request_survives_the_wire() {
         Request::Ping {
             peer: Peer::Link(0),
         },
-        Request::Stats,
-        Request::ResetStats,
+        Request::Stats { link: None },
+        Request::Stats { link: Some(6) },
+        Request::ResetStats { link: None },
         Request::Remote {
             peer,
             request: &[1],
@@ -100,6 +101,52 @@ fn a_full_stats_response_fits_a_message() {
     );
 }
 
+#[test]
+fn the_widest_links_and_status_responses_fit_a_message() {
+    let v4 = IpAddr::V4(Ipv4Addr::new(169, 254, 254, 255));
+    let mut links = heapless::Vec::new();
+    for index in 0..MAX_LINKS as u8 {
+        let link = Link {
+            index,
+            local: v4,
+            peer: Some(v4),
+            state: crate::LinkState::Down(crate::DownReason::HandshakeTimeout),
+            peer_id: Some(crate::addr::HardwareId {
+                dna: [0xff; 12],
+                port: u8::MAX,
+            }),
+            ugn: Some(i64::MIN),
+            frames_tx: u64::MAX,
+            frames_rx: u64::MAX,
+            link_retransmits: u64::MAX,
+        };
+        links.push(link).unwrap();
+    }
+    let mut streams = heapless::Vec::new();
+    for id in 0..MAX_STREAMS as u8 {
+        let info = StreamInfo {
+            id: id + 200,
+            link: 6,
+            state: crate::StreamState::Established,
+            port: u16::MAX,
+            accepted: true,
+        };
+        streams.push(info).unwrap();
+    }
+    let status = Status {
+        version: VERSION,
+        stack: "thunderbolt",
+        links: MAX_LINKS as u8,
+        listening: heapless::Vec::from_slice(&[u16::MAX; MAX_LISTENERS]).unwrap(),
+        streams,
+    };
+    for response in [Response::Links(links), Response::Status(status)] {
+        let mut buf = [0u8; MAX_MESSAGE];
+        let len = encode(Header::new(u16::MAX), &response, &mut buf).unwrap();
+        assert_eq!(decode_response(&buf[..len]).unwrap().1, response);
+    }
+}
+
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic_the_decoders(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
@@ -119,3 +166,5 @@ proptest! {
         prop_assert_eq!(response, Response::Data { data: &data });
     }
 }
+
+mod golden;

@@ -74,18 +74,19 @@ pub fn await_peers<T: Transport + ?Sized>(
     }
 }
 
-/// One node: the executor on transport `T`, and its shell on UART `U`.
-pub struct App<'s, T: Transport, U: Write> {
-    node: Node<T>,
+/// One node: the executor on its `N` links, each a transport `T`, and its
+/// shell on UART `U`.
+pub struct App<'s, T: Transport, U: Write, const N: usize = 1> {
+    node: Node<T, N>,
     shell: Shell<'s, U>,
 }
 
-impl<'s, T: Transport, U: Read + ReadReady + Write> App<'s, T, U> {
-    /// Starts the node on `transport` with its shell on the UART inside
+impl<'s, T: Transport, U: Read + ReadReady + Write, const N: usize> App<'s, T, U, N> {
+    /// Starts the node on `links` with its shell on the UART inside
     /// `shell`; the prompt goes out at once.
-    pub fn new(transport: T, shell: &'s mut Resources<U>) -> Result<Self, U::Error> {
+    pub fn new(links: [T; N], shell: &'s mut Resources<U>) -> Result<Self, U::Error> {
         Ok(App {
-            node: Node::new(transport),
+            node: Node::new(links),
             shell: Shell::new(shell)?,
         })
     }
@@ -108,7 +109,7 @@ impl<'s, T: Transport, U: Read + ReadReady + Write> App<'s, T, U> {
     }
 
     /// The executor, for what the board does besides the shell.
-    pub fn node(&mut self) -> &mut Node<T> {
+    pub fn node(&mut self) -> &mut Node<T, N> {
         &mut self.node
     }
 }

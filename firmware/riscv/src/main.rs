@@ -154,8 +154,8 @@ fn main() -> ! {
         ),
     );
 
-    let mut node_b = Node::new(b);
-    let Ok(mut node_a) = App::new(a, shell);
+    let mut node_b = Node::new([b]);
+    let Ok(mut node_a) = App::new([a], shell);
     loop {
         let now = clock.now();
         let Ok(_) = node_a.poll(now);

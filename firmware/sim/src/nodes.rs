@@ -289,7 +289,7 @@ fn run_host<T: Transport>(transport: T, stream: UnixStream, stop: &AtomicBool, r
         Ok(shell) => shell,
         Err(e) => return fail(e),
     };
-    let mut node = match App::new(transport, &mut shell) {
+    let mut node = match App::new([transport], &mut shell) {
         Ok(node) => node,
         Err(e) => return fail(e),
     };
@@ -341,7 +341,7 @@ impl Sim<'_, '_> {
         let [res_a, res_b] = &mut shells[..] else {
             return fail(TransferError::Io(io::Error::other("two shells expected")));
         };
-        let mut nodes = match (App::new(a, res_a), App::new(b, res_b)) {
+        let mut nodes = match (App::new([a], res_a), App::new([b], res_b)) {
             (Ok(a), Ok(b)) => [a, b],
             (Err(e), _) | (_, Err(e)) => return fail(TransferError::Io(e)),
         };
@@ -349,11 +349,11 @@ impl Sim<'_, '_> {
         let up_by = LINK_UP.as_nanos() as u64 / CYCLE_NS;
         while nodes
             .iter_mut()
-            .any(|n| n.node().transport().peer().is_none())
+            .any(|n| n.node().links()[0].peer().is_none())
         {
             let latest = self.cpus.iter().map(|c| c.cycles()).max().unwrap_or(0);
             if latest > up_by || !self.step(&mut schedule, &mut nodes) {
-                let states = [0, 1].map(|i| nodes[i].node().transport().link_state());
+                let states = [0, 1].map(|i| nodes[i].node().links()[0].link_state());
                 return fail(TransferError::NotUp {
                     states,
                     at_cycles: latest,

@@ -56,7 +56,7 @@ fn the_image_boots_to_a_prompt_with_the_link_up() {
     );
     let mut a = text(&qemu);
     let status = ok(&mut a, "status");
-    assert_eq!(status[..2], ["version=2", "stack=tcpip"], "{status:?}");
+    assert_eq!(status[..2], ["version=3", "stack=tcpip"], "{status:?}");
     let peer = await_link_up(&mut a);
     assert!(
         banner
@@ -191,7 +191,7 @@ fn random_bytes_on_the_uart_leave_the_image_answering() {
         let reply = a.command("status").ok()?;
         (reply.last()? == "ok").then_some((a, reply))
     });
-    assert_eq!(status[..2], ["version=2", "stack=tcpip"], "{status:?}");
+    assert_eq!(status[..2], ["version=3", "stack=tcpip"], "{status:?}");
     let peer = await_link_up(&mut a);
     let pong = ok(&mut a, "ping 0");
     assert_eq!(field(&pong[0], "peer"), Some(&*peer), "{pong:?}");

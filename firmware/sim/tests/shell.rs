@@ -217,7 +217,7 @@ fn call<'c>(client: &'c mut Client<UnixStream>, request: &Request<'_>) -> Respon
 }
 
 fn call_stats(client: &mut Client<UnixStream>) -> Stats {
-    match call(client, &Request::Stats) {
+    match call(client, &Request::Stats { link: None }) {
         Response::Stats(stats) => stats,
         other => panic!("stats: {other:?}"),
     }
@@ -247,9 +247,21 @@ fn text_session_delivers_text_and_hex_intact_and_in_order_over_a_lossy_link() {
     let (mut a, mut b) = (text(&nodes, 0), text(&nodes, 1));
 
     let status = ok(&mut a, "status");
-    assert_eq!(status[..2], ["version=2", "stack=tcpip"], "{status:?}");
-    assert!(field(&status[2], "addr").is_some(), "{status:?}");
+    assert_eq!(status[..2], ["version=3", "stack=tcpip"], "{status:?}");
+    assert_eq!(status[2], "links=1", "{status:?}");
     assert_eq!(status.len(), 4, "a fresh node lists no streams: {status:?}");
+
+    // Once the link is up, each end learns the board and port at the other:
+    // the simulator's made-up DNA `tidenet-sim-` and the node's number.
+    for (t, peer) in [(&mut a, "2"), (&mut b, "1")] {
+        let dna = eventually("the peer's DNA", || {
+            let links = ok(t, "links");
+            let dna = field(&links[0], "peer_dna")?;
+            (dna != "none").then(|| dna.to_string())
+        });
+        assert_eq!(dna, format!("{}0{peer}", hex(b"tidenet-sim")));
+        assert_eq!(field(&ok(t, "links")[0], "peer_port"), Some("0"));
+    }
 
     let (sa, sb) = open_stream(&mut a, &mut b, 7000);
 
@@ -329,9 +341,9 @@ fn binary_session_delivers_every_byte_value_with_matching_counters() {
         }
         other => panic!("links: {other:?}"),
     });
-    match call(&mut b, &Request::Status) {
-        Response::Status(status) => assert_eq!(status.addr, peer_b),
-        other => panic!("status: {other:?}"),
+    match call(&mut b, &Request::Links) {
+        Response::Links(links) => assert_eq!(links[0].local, peer_b),
+        other => panic!("links: {other:?}"),
     }
     assert_eq!(
         call(&mut b, &Request::Listen { port: PORT }),
@@ -479,18 +491,21 @@ fn remote_runs_on_the_peer_and_refuses_what_it_cannot_run() {
     let nodes = spawn(13);
     let (mut a, mut b) = (text(&nodes, 0), text(&nodes, 1));
 
-    let peer = await_link_up(&mut a);
-    let status_a = ok(&mut a, "status");
-    let status_b = ok(&mut b, "status");
-    assert_eq!(status_b[2], format!("addr={peer}"), "links names B");
-    let remote = ok(&mut a, "remote 0 status");
-    assert_eq!(remote, status_b, "remote status is B's own status");
-    assert_ne!(remote, status_a);
-    let addr_b = field(&status_b[2], "addr").expect("B's addr").to_string();
-    assert_eq!(remote[2], format!("addr={addr_b}"));
+    let addr_b = await_link_up(&mut a);
+    let links_b = ok(&mut b, "links");
+    assert_eq!(field(&links_b[0], "local"), Some(&*addr_b), "links names B");
+    let addr_a = field(&links_b[0], "peer").expect("A's address").to_string();
+    // B's own view, not A's: B's address is local there and A's the peer.
+    let remote = ok(&mut a, "remote 0 links");
+    assert_eq!(field(&remote[0], "local"), Some(&*addr_b), "{remote:?}");
+    assert_eq!(field(&remote[0], "peer"), Some(&*addr_a), "{remote:?}");
+    assert_eq!(ok(&mut a, "remote 0 status"), ok(&mut b, "status"));
 
     // The peer is named by link index or by address, the same node either way.
-    assert_eq!(ok(&mut a, &format!("remote {addr_b} status")), status_b);
+    assert_eq!(
+        ok(&mut a, &format!("remote {addr_b} status")),
+        ok(&mut b, "status")
+    );
 
     assert_eq!(ok(&mut a, "remote 0 listen 7100"), ["ok"]);
     let status_b = ok(&mut b, "status");
@@ -521,7 +536,10 @@ fn remote_runs_on_the_peer_and_refuses_what_it_cannot_run() {
     err(&mut a, "remote", "missing-argument");
 
     // The shell still runs remote requests after all of that.
-    assert_eq!(ok(&mut a, "remote 0 status")[2], format!("addr={addr_b}"));
+    assert_eq!(
+        field(&ok(&mut a, "remote 0 links")[0], "local"),
+        Some(&*addr_b)
+    );
     let pong = ok(&mut a, "ping 0");
     assert_eq!(field(&pong[0], "peer"), Some(&*addr_b), "{pong:?}");
 }
@@ -572,7 +590,7 @@ fn bad_input_gets_one_named_error_each_and_loses_no_stream_data() {
     // Each mistake had one error: the next command's reply is its own.
     assert_eq!(
         ok(&mut a, "status").first().map(String::as_str),
-        Some("version=2")
+        Some("version=3")
     );
 
     // Binary mistakes, read frame by frame from a fresh handle.
@@ -639,7 +657,7 @@ fn bad_input_gets_one_named_error_each_and_loses_no_stream_data() {
     // Typed text works again, on a fresh session.
     let mut a = text(&nodes, 0);
     let status = ok(&mut a, "status");
-    assert_eq!(status[0], "version=2");
+    assert_eq!(status[0], "version=3");
     let row = stream_row(&status, sa).expect("the stream survived");
     assert_eq!(field(&row, "state"), Some("established"), "{row}");
     assert_eq!(
@@ -666,10 +684,10 @@ fn bad_input_gets_one_named_error_each_and_loses_no_stream_data() {
 fn commands_without_arguments_refuse_extra_ones() {
     let nodes = spawn(16);
     let mut a = text(&nodes, 0);
-    for line in ["status now", "links 0", "peers all", "stats reset now"] {
+    for line in ["status now", "links 0", "peers all", "stats reset 0 now"] {
         err(&mut a, line, "unexpected-argument");
     }
-    assert_eq!(ok(&mut a, "status")[0], "version=2");
+    assert_eq!(ok(&mut a, "status")[0], "version=3");
 }
 
 #[test]
@@ -708,12 +726,12 @@ fn random_bytes_on_the_uart_leave_the_shell_answering() {
     assert!(!out.in_frame, "the node left a frame open");
     let mut a = text(&nodes, 0);
     let status = ok(&mut a, "status");
-    assert_eq!(status[..2], ["version=2", "stack=tcpip"], "{status:?}");
+    assert_eq!(status[..2], ["version=3", "stack=tcpip"], "{status:?}");
     let peer = await_link_up(&mut a);
     let pong = ok(&mut a, "ping 0");
     assert_eq!(field(&pong[0], "peer"), Some(&*peer), "{pong:?}");
     let mut b = text(&nodes, 1);
-    assert_eq!(ok(&mut b, "status")[0], "version=2");
+    assert_eq!(ok(&mut b, "status")[0], "version=3");
 }
 
 /// Swapping the stack changes nothing in the shell: the same commands reach
@@ -726,16 +744,11 @@ fn the_bespoke_stack_is_named_and_refuses_by_name() {
     let mut a = text(&nodes, 0);
     let status = ok(&mut a, "status");
     assert!(status.iter().any(|r| r == "stack=bespoke"), "{status:?}");
-    for line in [
-        "connect 0",
-        "listen 7000",
-        "send 0 hello",
-        "recv 0",
-        "ping 0",
-        "remote 0 status",
-    ] {
+    for line in ["connect 0", "listen 7000", "ping 0", "remote 0 status"] {
         err(&mut a, line, "unsupported");
     }
+    // No stream could be opened, so none can be used.
+    err(&mut a, "send 0 hello", "unknown-stream");
     // Its link runs (it came up, and watches the ring); nothing above it
     // moved, so nothing above it is counted.
     let stats = ok(&mut a, "stats");

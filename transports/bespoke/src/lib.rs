@@ -50,6 +50,8 @@ use tidenet_ringbuffer::{Config, Link};
 /// The bespoke stack on one ringbuffer link. A stub: see the crate docs.
 pub struct Bespoke<'a, T, R> {
     link: Link<'a, T, R>,
+    /// This end of the link, and the address derived from it.
+    id: HardwareId,
     local: Ipv4Addr,
 }
 
@@ -61,6 +63,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Bespoke<'a, T, R> {
         let local = id.link_local();
         Bespoke {
             link: Link::new(tx, rx, addr::host_part(local), link, window),
+            id,
             local,
         }
     }
@@ -90,6 +93,10 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for Bespoke<'_, T, R
 
     fn link_state(&self) -> LinkState {
         self.link.state()
+    }
+
+    fn local_id(&self) -> Option<HardwareId> {
+        Some(self.id)
     }
 
     fn connect(&mut self, _peer: IpAddr, _port: u16) -> Result<StreamId, Error> {

@@ -561,7 +561,10 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
             DownReason::PeerRestarted => self.stats.down_peer_restarted += 1,
             DownReason::PeerRealigning => self.stats.down_peer_realigning += 1,
             DownReason::HandshakeTimeout => self.stats.down_handshake_timeout += 1,
-            DownReason::Starting | DownReason::PeerVersion(_) | DownReason::RingTooSmall => {}
+            DownReason::Starting
+            | DownReason::PeerVersion(_)
+            | DownReason::RingTooSmall
+            | DownReason::Unwired => {}
         }
         self.down = reason;
         self.sender.reset(Binding::default());

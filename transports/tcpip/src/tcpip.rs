@@ -99,6 +99,8 @@ pub struct TcpIp<'a, T, R> {
     slots: [Slot; MAX_STREAMS],
     listening: heapless::Vec<u16, MAX_STREAMS>,
     udp: SocketHandle,
+    /// This end of the link, and the address derived from it.
+    id: HardwareId,
     local: Ipv4Addr,
     next_port: u16,
     now: Instant,
@@ -184,6 +186,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
             slots: [Slot::Free; MAX_STREAMS],
             listening: heapless::Vec::new(),
             udp,
+            id,
             local,
             next_port,
             now,
@@ -369,6 +372,10 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
     fn peer(&self) -> Option<IpAddr> {
         let host = self.link().peer_host()?;
         addr::from_host_part(host).map(IpAddr::V4)
+    }
+
+    fn local_id(&self) -> Option<HardwareId> {
+        Some(self.id)
     }
 
     fn link_state(&self) -> LinkState {
