@@ -90,7 +90,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::LinkDown => {
-                write!(f, "link-down: the link is not up yet; align it and poll until a peer appears (see 'links')")
+                write!(f, "link-down: the link is not up; wait for it to come up, or check its cable and its peer (see 'links' for why it is down)")
             }
             Error::PeerUnreachable(a) => write!(f, "peer-unreachable: no link to {a} (see 'links')"),
             Error::AddressConflict(a) => write!(

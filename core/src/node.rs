@@ -21,6 +21,10 @@ use core::net::{IpAddr, Ipv4Addr};
 
 use heapless::Vec;
 
+pub mod collect;
+
+use collect::{Collect, Edge, Report, ROUTE};
+
 use crate::addr::HardwareId;
 use crate::proto::{
     self, Header, Identity, Link, Peer, Request, Response, Status, StreamInfo, IDENTITY, MAX_DATA,
@@ -149,6 +153,9 @@ impl FarEnd {
 pub struct Node<T, const N: usize = 1> {
     links: [T; N],
     far: [FarEnd; N],
+    collect: Collect<N>,
+    /// The link the next poll starts at.
+    turn: usize,
     book: Book,
     job: Job,
     next_tag: u16,
@@ -173,6 +180,8 @@ impl<T: Transport, const N: usize> Node<T, N> {
         Node {
             links,
             far: [FarEnd::default(); N],
+            collect: Collect::new(),
+            turn: 0,
             book: Book::default(),
             job: Job::Idle,
             next_tag: 0,
@@ -191,6 +200,32 @@ impl<T: Transport, const N: usize> Node<T, N> {
     /// The links' transports, for whoever drives them.
     pub fn links_mut(&mut self) -> &mut [T; N] {
         &mut self.links
+    }
+
+    /// Makes this node the one reports are collected at, or not. See
+    /// [`collect`].
+    pub fn set_manager(&mut self, manager: bool) {
+        self.collect.set_manager(manager);
+    }
+
+    /// Hops to the manager: 0 on the manager, `None` while no route to one
+    /// is known.
+    pub fn hops(&self, now: Instant) -> Option<u8> {
+        self.collect.hops(now)
+    }
+
+    /// On the manager: the next report that arrived, whole. Take them as
+    /// they come: the next is read off its stream only once this one is
+    /// taken.
+    pub fn take_report(&mut self) -> Option<Report> {
+        self.collect.take()
+    }
+
+    /// This node's own report as it stands: every link that is up and
+    /// whose peer has said who it is. Empty, with a zero DNA, on a node
+    /// built without hardware ids.
+    pub fn report(&self) -> Report {
+        own_report(&self.links, &self.far)
     }
 
     /// Whether a request is running or its reply has not been taken. A new
@@ -286,8 +321,12 @@ impl<T: Transport, const N: usize> Node<T, N> {
     /// request on. Returns whether anything happened.
     pub fn poll(&mut self, now: Instant) -> bool {
         let mut active = false;
-        for link in &mut self.links {
-            active |= link.poll(now);
+        // Each poll starts at the next link: a link with endless work (one
+        // aligning alone, say) must not take every poll's bus time from
+        // the links after it.
+        self.turn = (self.turn + 1) % N;
+        for i in (self.turn..N).chain(0..self.turn) {
+            active |= self.links[i].poll(now);
         }
         // Forget streams the transports have freed before they hand their
         // ids out again.
@@ -312,7 +351,7 @@ impl<T: Transport, const N: usize> Node<T, N> {
                 match self.links[i].recv_datagram(&mut self.datagram) {
                     Ok(Some((from, len))) => {
                         active = true;
-                        self.on_datagram(i, from, len);
+                        self.on_datagram(i, from, len, now);
                     }
                     Ok(None) => break,
                     // Too long to be ours; the transport has dropped it.
@@ -322,6 +361,10 @@ impl<T: Transport, const N: usize> Node<T, N> {
             }
             self.identify(i, now);
         }
+        let own = own_report(&self.links, &self.far);
+        active |= self
+            .collect
+            .poll(&mut self.links, own, &mut self.scratch, now);
         match self.job {
             Job::Ping {
                 tag,
@@ -352,6 +395,7 @@ impl<T: Transport, const N: usize> Node<T, N> {
             Job::Ping { deadline, .. } | Job::Remote { deadline, .. } => Some(deadline),
             _ => None,
         };
+        at = earliest(at, self.collect.poll_at(now));
         for (link, far) in self.links.iter_mut().zip(&self.far) {
             at = earliest(at, link.poll_at(now));
             if link.link_state() == LinkState::Up && link.local_id().is_some() {
@@ -419,7 +463,7 @@ impl<T: Transport, const N: usize> Node<T, N> {
     /// Handles one control datagram from link `i`: a peer's remote request,
     /// the reply to ours, the peer saying who it is, or something else,
     /// which is dropped.
-    fn on_datagram(&mut self, i: usize, from: IpAddr, len: usize) {
+    fn on_datagram(&mut self, i: usize, from: IpAddr, len: usize, now: Instant) {
         let Some(message) = self.datagram.get(..len) else {
             return;
         };
@@ -487,6 +531,8 @@ impl<T: Transport, const N: usize> Node<T, N> {
                 Some(len) => self.job = Job::Replied { len },
                 None => self.reply_with(tag, Err(Error::MalformedReply)),
             }
+        } else if let Some(message) = message.strip_prefix(&ROUTE) {
+            self.collect.on_route(i, message, now);
         } else if let Some(message) = message.strip_prefix(&IDENTITY) {
             let Ok(theirs) = postcard::from_bytes::<Identity>(message) else {
                 return;
@@ -501,6 +547,31 @@ impl<T: Transport, const N: usize> Node<T, N> {
             }
         }
     }
+}
+
+/// The report of a node on `links`: each link that is up and whose peer
+/// has said who it is.
+fn own_report<T: Transport>(links: &[T], far: &[FarEnd]) -> Report {
+    let mut report = Report::default();
+    for (link, far) in links.iter().zip(far) {
+        let Some(me) = link.local_id() else {
+            continue;
+        };
+        report.dna = me.dna;
+        let Some(peer) = far.id else {
+            continue;
+        };
+        if link.link_state() == LinkState::Up {
+            let edge = Edge {
+                port: me.port,
+                peer,
+                ugn: link.ugn(),
+            };
+            // Cannot fail: one edge per link, at most MAX_LINKS.
+            let _ = report.edges.push(edge);
+        }
+    }
+    report
 }
 
 /// Tells `link`'s peer who this end is. A lost datagram is sent again on
@@ -579,7 +650,12 @@ fn run<'s, T: Transport>(
             }
             Response::Status(Status {
                 version: VERSION,
-                stack: links.first().map_or("", |t| t.stack()),
+                // A node's links run one stack; an unwired port says "none".
+                stack: links
+                    .iter()
+                    .map(|t| t.stack())
+                    .find(|&s| s != "none")
+                    .unwrap_or("none"),
                 links: links.len() as u8,
                 listening: book.listening.clone(),
                 streams,
@@ -621,11 +697,24 @@ fn run<'s, T: Transport>(
             if book.listening.is_full() {
                 return Err(Error::TooManyListeners { max: MAX_LISTENERS });
             }
+            // Every link that can listens; the port is the node's once one
+            // does, so that a retry after an error names the port in use
+            // rather than leaving listeners nobody accepts on.
+            let mut refused = None;
+            let mut listening = false;
             for link in links.iter_mut() {
-                link.listen(port)?;
+                match link.listen(port) {
+                    Ok(()) => listening = true,
+                    Err(e) => refused = refused.or(Some(e)),
+                }
             }
-            let _ = book.listening.push(port);
-            Response::Done
+            if listening {
+                let _ = book.listening.push(port);
+            }
+            match refused {
+                Some(e) => return Err(e),
+                None => Response::Done,
+            }
         }
         Request::Send { stream, data } => {
             let e = book.entry(stream)?;

@@ -88,7 +88,8 @@ pub(crate) enum Commands<'a> {
         link: Option<&'a str>,
     },
 
-    /// Show this node's address, stack, listening ports and streams
+    /// Show this node's protocol version, stack, link count, listening
+    /// ports and streams
     Status,
 }
 

@@ -29,7 +29,7 @@ impl fmt::Display for Peer {
 /// The variants' order is their number on the wire: add new ones at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request<'a> {
-    /// This node's address, stack, listeners and streams.
+    /// This node's version, stack, link count, listeners and streams.
     Status,
     /// The node's links and who is at the other end.
     Links,

@@ -27,7 +27,9 @@ use tidenet_ringbuffer::Config;
 use tidenet_tcpip::{Resources, TcpIp};
 
 pub mod executor;
+pub mod mesh;
 pub mod nodes;
+pub mod topology;
 pub mod virtual_time;
 
 pub use nodes::Stack;

@@ -11,9 +11,11 @@ mod tty;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use tidenet_model::{Faults, LinkConfig};
+use tidenet_model::{Faults, LinkConfig, CYCLE_NS};
 use tidenet_ringbuffer::wire::{frame_words, mtu_for_depth, MAX_MTU};
+use tidenet_sim::mesh::{mesh, MeshConfig};
 use tidenet_sim::nodes::Stack;
+use tidenet_sim::topology::Topology;
 use tidenet_sim::{hex, link_ram, transfer, Driver, Report, TransferConfig, Window};
 use tidenet_thunderbolt::{Config, Peer, TransportError};
 
@@ -58,6 +60,37 @@ enum Command {
     /// the default, it is node A of the simulated pair on the default link;
     /// `tidenet shell` takes the link's flags.
     Node(NodeArgs),
+    /// A rig in virtual time: NODES simulated nodes wired as TOPOLOGY,
+    /// each link TCP/IP on the modelled ringbuffer. Every link must come
+    /// up, every node learn who is at each far end, and every node's
+    /// report of its links reach the manager, relayed hop by hop by nodes
+    /// that are not its neighbours. Prints when each stage finished, and
+    /// exits non-zero if any report is missing by the deadline.
+    Mesh(MeshArgs),
+}
+
+#[derive(Args)]
+struct MeshArgs {
+    /// How many nodes (2 to 64).
+    #[arg(long, default_value_t = 8)]
+    nodes: usize,
+    /// How they are wired; a bittide node has 7 ports, so a full mesh has
+    /// at most 8 nodes and a star at most 8.
+    #[arg(long, value_enum, default_value_t = Topology::Full)]
+    topology: Topology,
+    /// The node the reports are collected at.
+    #[arg(long, default_value_t = 0)]
+    manager: usize,
+    /// Virtual milliseconds the rig may take before what is missing is
+    /// named.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    deadline_ms: u64,
+    /// A node that never powers on, to see what the manager names as
+    /// missing.
+    #[arg(long)]
+    off: Option<usize>,
+    #[command(flatten)]
+    link: LinkArgs,
 }
 
 #[derive(Args)]
@@ -310,6 +343,104 @@ fn main() -> ExitCode {
         }
         Command::Shell(args) => session::shell(&args),
         Command::Node(args) => node(&args),
+        Command::Mesh(args) => {
+            die_on_sigpipe();
+            run_mesh(&args)
+        }
+    }
+}
+
+fn run_mesh(args: &MeshArgs) -> ExitCode {
+    let config = MeshConfig {
+        nodes: args.nodes,
+        topology: args.topology,
+        manager: args.manager,
+        link: args.link.config(),
+        bus_cycles: args.link.bus_cycles,
+        deadline_cycles: args.deadline_ms * 1_000_000 / CYCLE_NS,
+        off: args.off,
+    };
+    println!(
+        "tidenet mesh: {} nodes wired as {:?}, manager node {}; every link a {}",
+        args.nodes,
+        args.topology,
+        args.manager,
+        args.link.describe()
+    );
+    let bar = ProgressBar::new(config.deadline_cycles).with_style(
+        ProgressStyle::with_template("{bar:40} {msg} ({elapsed} so far)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let result = mesh(&config, |cycles, reports| {
+        bar.set_position(cycles);
+        bar.set_message(format!("{reports} of {} reports in", args.nodes));
+    });
+    bar.finish_and_clear();
+    let wall = started.elapsed();
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let wired = 2 * report.edges.len();
+    println!(
+        "{} links; RAM {} bytes per link (TCP/IP, link layer and buffers), {} per node besides its links, {} per node with {} links",
+        report.edges.len(),
+        report.ram_per_link,
+        report.ram_per_node,
+        report.ram_per_node + report.ram_per_link * wired.div_ceil(args.nodes),
+        wired.div_ceil(args.nodes)
+    );
+    if report.shared_addresses > 0 {
+        println!(
+            "note: {} of {wired} link ends share their link-local address with an end elsewhere; addresses are used only on their own link",
+            report.shared_addresses
+        );
+    }
+    let ms = |cycles: u64| cycles as f64 * CYCLE_NS as f64 / 1e6;
+    let stages = report.stages;
+    for (name, at) in [
+        ("all links aligned", stages.aligned),
+        ("all links up", stages.up),
+        ("all peers known", stages.identified),
+        ("all reports in", stages.reported),
+    ] {
+        match at {
+            Some(at) => println!("{name:<20} {:>9.3} ms virtual", ms(at)),
+            None => println!("{name:<20} {:>9} by the deadline", "never"),
+        }
+    }
+    println!(
+        "host wall time {:.2} s for {:.3} ms virtual",
+        wall.as_secs_f64(),
+        ms(report.cycles)
+    );
+    if report.missing.is_empty() {
+        let ends: usize = report
+            .collected
+            .reports()
+            .iter()
+            .map(|r| r.edges.len())
+            .sum();
+        println!(
+            "ok: the manager holds {} reports, every one of the {} links from both ends ({ends} edge reports)",
+            report.collected.reports().len(),
+            report.edges.len()
+        );
+        ExitCode::SUCCESS
+    } else {
+        for missing in &report.missing {
+            println!("missing: {missing}");
+        }
+        eprintln!(
+            "error: reports-missing: {} things never reached the manager by {} ms; raise --deadline-ms or lower the fault rates",
+            report.missing.len(),
+            args.deadline_ms
+        );
+        ExitCode::FAILURE
     }
 }
 

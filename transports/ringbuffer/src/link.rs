@@ -255,6 +255,12 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         self.sender.window_bytes()
     }
 
+    /// Whether the ringbuffer pair is aligned: the link is shaking hands or
+    /// up. A rig's bring-up reports it as its own stage.
+    pub fn is_aligned(&self) -> bool {
+        matches!(self.phase, Phase::Handshake(..) | Phase::Up)
+    }
+
     /// Whether the link is up, and if not, why.
     pub fn state(&self) -> LinkState {
         match self.phase {
