@@ -64,4 +64,33 @@ pub trait ReceiveRingbuffer {
     fn burst_budget(&self) -> usize {
         usize::MAX
     }
+
+    /// The link's UGN capture, on boards that have it (bittide's
+    /// `CaptureUgn`): the two free-running counters latched by the first
+    /// word to arrive after receiving was enabled, this node's when it
+    /// arrived and the peer's when it left (the word carries it). Their
+    /// difference is the UGN. `None` before the first capture, or without
+    /// the hardware.
+    fn ugn_capture(&self) -> Option<UgnCapture> {
+        None
+    }
+}
+
+/// What a link's UGN capture latched: see
+/// [`ReceiveRingbuffer::ugn_capture`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UgnCapture {
+    /// This node's counter when the word arrived.
+    pub local: u64,
+    /// The peer's counter when the word left, as the word carried it.
+    pub remote: u64,
+}
+
+impl UgnCapture {
+    /// The UGN in link cycles: the latency plus the difference of the two
+    /// counters' offsets. Negative when the peer's counter is far enough
+    /// ahead of ours.
+    pub fn ugn(self) -> i64 {
+        self.local.wrapping_sub(self.remote) as i64
+    }
 }

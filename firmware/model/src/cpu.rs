@@ -23,6 +23,9 @@ pub struct Cpu {
     busy: Cell<u64>,
     horizon: Cell<u64>,
     bus_cycles: u64,
+    /// Where the node's free-running counter stood at cycle 0: nodes boot
+    /// at different times, so their counters disagree by this much.
+    counter_offset: u64,
 }
 
 impl Cpu {
@@ -36,7 +39,19 @@ impl Cpu {
             busy: Cell::new(0),
             horizon: Cell::new(u64::MAX),
             bus_cycles: if bus_cycles == 0 { 1 } else { bus_cycles },
+            counter_offset: 0,
         }
+    }
+
+    /// The same CPU, its node's counter starting at `offset` at cycle 0.
+    pub const fn with_counter(mut self, offset: u64) -> Self {
+        self.counter_offset = offset;
+        self
+    }
+
+    /// The node's free-running counter at link cycle `cycle`.
+    pub fn counter_at(&self, cycle: u64) -> u64 {
+        cycle.wrapping_add(self.counter_offset)
     }
 
     /// Link cycles one 64-bit word access costs.

@@ -67,7 +67,7 @@ use core::fmt;
 use heapless::Vec;
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use tidenet_core::ringbuffer::{Aligner, ReceiveRingbuffer, TransmitRingbuffer};
+use tidenet_core::ringbuffer::{Aligner, ReceiveRingbuffer, TransmitRingbuffer, UgnCapture};
 
 pub use cpu::Cpu;
 pub use pair::Pair;
@@ -221,6 +221,11 @@ pub struct Link<'m> {
     /// Per direction, the cycles at which write bursts not yet reported
     /// land in the receive memory.
     landings: [Vec<u64, LANDINGS>; 2],
+    /// Per direction, the counter offsets of the node that transmits on it
+    /// and of the one that receives, once their ports exist.
+    counters: [(Option<u64>, Option<u64>); 2],
+    /// Per direction, what its UGN capture latched.
+    captures: [Option<UgnCapture>; 2],
 }
 
 impl<'m> Link<'m> {
@@ -265,6 +270,8 @@ impl<'m> Link<'m> {
             injected: Injected::default(),
             late_writes: 0,
             landings: [Vec::new(), Vec::new()],
+            counters: [(None, None); 2],
+            captures: [None; 2],
         })
     }
 
@@ -289,6 +296,16 @@ impl<'m> Link<'m> {
     /// may run ahead of another without the model losing exactness.
     pub fn latency(&self) -> u64 {
         self.dirs[0].latency()
+    }
+
+    /// The true UGN of the direction `side` receives on: the latency plus
+    /// the receiver's counter offset less the sender's. `None` until both
+    /// ends have ports. Tests hold what a node measures to this.
+    pub fn true_ugn(&self, side: Side) -> Option<i64> {
+        let (Some(tx), Some(rx)) = self.counters[side.directions().1] else {
+            return None;
+        };
+        Some(self.latency().wrapping_add(rx).wrapping_sub(tx) as i64)
     }
 
     /// When the next write burst the peer made lands in `side`'s receive
@@ -471,6 +488,11 @@ impl<'l, 'm, 'c> Port<'l, 'm, 'c> {
         cpu: &'c Cpu,
     ) -> (Tx<'l, 'm, 'c>, Rx<'l, 'm, 'c>) {
         let (tx, rx) = side.directions();
+        {
+            let mut link = link.borrow_mut();
+            link.counters[tx].0 = Some(cpu.counter_at(0));
+            link.counters[rx].1 = Some(cpu.counter_at(0));
+        }
         (
             Tx(Port { link, cpu, dir: tx }),
             Rx(Port { link, cpu, dir: rx }),
@@ -533,6 +555,9 @@ impl ReceiveRingbuffer for Rx<'_, '_, '_> {
     }
 
     fn set_enabled(&mut self, enabled: bool) {
+        if enabled {
+            self.capture();
+        }
         self.register(RxChange::Enable(enabled));
     }
 
@@ -545,9 +570,34 @@ impl ReceiveRingbuffer for Rx<'_, '_, '_> {
     fn burst_budget(&self) -> usize {
         self.0.cpu.reads()
     }
+
+    fn ugn_capture(&self) -> Option<UgnCapture> {
+        self.0.link.borrow().captures[self.0.dir]
+    }
 }
 
 impl Rx<'_, '_, '_> {
+    /// bittide's `CaptureUgn`: the first word to arrive once receiving is
+    /// enabled latches this node's counter and the one the word carries,
+    /// the peer's a latency earlier. Words arrive every cycle, so the first
+    /// arrives as the enable takes effect.
+    fn capture(&self) {
+        let Port { link, cpu, dir } = &self.0;
+        let mut link = link.borrow_mut();
+        if link.captures[*dir].is_some() {
+            return;
+        }
+        let (Some(tx), Some(_)) = link.counters[*dir] else {
+            return;
+        };
+        let at = cpu.cycles();
+        let capture = UgnCapture {
+            local: cpu.counter_at(at),
+            remote: at.wrapping_sub(link.latency()).wrapping_add(tx),
+        };
+        link.captures[*dir] = Some(capture);
+    }
+
     /// A receive register write: one bus access, then the change takes
     /// effect for every word landing from then on. Noted with its cycle
     /// rather than applied at once, so that it does not make the hardware

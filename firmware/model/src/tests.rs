@@ -432,3 +432,33 @@ fn a_write_after_a_long_idle_is_seen_after_a_longer_one() {
         }
     });
 }
+
+#[test]
+fn the_ugn_capture_latches_the_latency_and_the_counters_offsets() {
+    let config = config(64, 300, 3);
+    let mut mem = memory(&config);
+    let link = RefCell::new(Link::new(&config, &mut mem).unwrap());
+    // A booted 5,000 cycles before B; B's counter is the later one.
+    let cpus = [Cpu::new(8).with_counter(5_000), Cpu::new(8).with_counter(0)];
+    let (_, mut rx_a) = Port::pair(&link, Side::A, &cpus[0]);
+    let (_, mut rx_b) = Port::pair(&link, Side::B, &cpus[1]);
+    assert_eq!(rx_b.ugn_capture(), None, "nothing latched before receiving");
+    idle([&cpus[0], &cpus[1]], 1_000);
+    rx_b.set_enabled(true);
+    cpus[0].advance_to(7_777);
+    rx_a.set_enabled(true);
+    // A to B: 300 cycles of latency, less the 5,000 A's counter is ahead.
+    let b = rx_b.ugn_capture().unwrap();
+    assert_eq!(b.ugn(), 300 - 5_000);
+    assert_eq!(b.local, 1_000, "B's counter when the word arrived");
+    assert_eq!(b.remote, 700 + 5_000, "A's counter when it left");
+    assert_eq!(rx_a.ugn_capture().unwrap().ugn(), 300 + 5_000);
+    // The two directions' UGNs add up to the round trip, offsets aside.
+    assert_eq!(link.borrow().true_ugn(Side::B), Some(300 - 5_000));
+    assert_eq!(link.borrow().true_ugn(Side::A), Some(300 + 5_000));
+    // Latched once: enabling again later changes nothing.
+    cpus[1].advance_to(90_000);
+    rx_b.set_enabled(false);
+    rx_b.set_enabled(true);
+    assert_eq!(rx_b.ugn_capture(), Some(b));
+}

@@ -418,7 +418,19 @@ fn run_mesh(args: &MeshArgs) -> ExitCode {
         wall.as_secs_f64(),
         ms(report.cycles)
     );
-    if report.missing.is_empty() {
+    let ugns: usize = report
+        .collected
+        .reports()
+        .iter()
+        .map(|r| r.edges.len())
+        .sum();
+    for wrong in &report.wrong_ugns {
+        println!("wrong: {wrong}");
+    }
+    if report.wrong_ugns.is_empty() {
+        println!("UGN: every one of the {ugns} measured UGNs matches the model's");
+    }
+    if report.missing.is_empty() && report.wrong_ugns.is_empty() {
         let ends: usize = report
             .collected
             .reports()
@@ -431,6 +443,12 @@ fn run_mesh(args: &MeshArgs) -> ExitCode {
             report.edges.len()
         );
         ExitCode::SUCCESS
+    } else if report.missing.is_empty() {
+        eprintln!(
+            "error: wrong-ugn: {} reported UGNs differ from the model's",
+            report.wrong_ugns.len()
+        );
+        ExitCode::FAILURE
     } else {
         for missing in &report.missing {
             println!("missing: {missing}");

@@ -14,6 +14,8 @@ use std::collections::HashSet;
 use std::fmt;
 use std::mem::size_of;
 
+use rand_core::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use tidenet_core::addr::HardwareId;
 use tidenet_core::node::collect::Collection;
 use tidenet_core::node::Node;
@@ -96,6 +98,33 @@ impl fmt::Display for Missing {
     }
 }
 
+/// A UGN a node reported that is not the link's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrongUgn {
+    /// The reporting node.
+    pub node: usize,
+    /// Its port.
+    pub port: u8,
+    /// What it reported.
+    pub measured: Option<i64>,
+    /// What the model says.
+    pub truth: Option<i64>,
+}
+
+impl fmt::Display for WrongUgn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |v: Option<i64>| v.map_or("none".to_string(), |v| v.to_string());
+        write!(
+            f,
+            "node {} port {} reported UGN {}, the link's is {}",
+            self.node,
+            self.port,
+            show(self.measured),
+            show(self.truth)
+        )
+    }
+}
+
 /// What a rig run did.
 #[derive(Clone, Debug)]
 pub struct MeshReport {
@@ -107,6 +136,8 @@ pub struct MeshReport {
     pub collected: Collection<MAX_NODES>,
     /// What it lacks, by the wiring; empty when every report arrived.
     pub missing: Vec<Missing>,
+    /// UGNs in the manager's reports that differ from the model's.
+    pub wrong_ugns: Vec<WrongUgn>,
     /// Link ends whose address another end anywhere shares. A link's own
     /// two ends never do (the link refuses to come up), and addresses are
     /// used only on their link, but the count says how unique a 16-bit
@@ -204,8 +235,11 @@ pub fn mesh(
         .map(|(e, memory)| Link::new(&link_config(e), memory).map(RefCell::new))
         .collect::<Result<Vec<_>, _>>()
         .map_err(MeshError::Link)?;
+    // Each node's counter started at its own time: up to 2^40 cycles (2.5
+    // hours) apart, so that UGNs are far from the latency alone.
+    let mut boots = Xoshiro256PlusPlus::seed_from_u64(config.link.seed ^ 0xb007_c0de);
     let cpus: Vec<Cpu> = (0..config.nodes)
-        .map(|_| Cpu::new(config.bus_cycles))
+        .map(|_| Cpu::new(config.bus_cycles).with_counter(boots.next_u64() >> 24))
         .collect();
     // What each node's port is wired to: the edge and the side of it.
     let mut wired = vec![[None; MAX_LINKS]; config.nodes];
@@ -295,6 +329,27 @@ pub fn mesh(
     let cycles = latest(&cpus);
     check_stages(&mut stages, &nodes, &edges, &collected, cycles);
     let missing = missing(&edges, config.nodes, &collected);
+    // Every UGN the manager holds, against the model's truth.
+    let mut wrong_ugns = Vec::new();
+    for report in collected.reports() {
+        let Some(node) = (0..config.nodes).find(|&n| mesh_id(n, 0).dna == report.dna) else {
+            continue;
+        };
+        for edge in &report.edges {
+            let Some(&Some((e, side))) = wired[node].get(usize::from(edge.port)) else {
+                continue;
+            };
+            let truth = links[e].borrow().true_ugn(side);
+            if edge.ugn != truth {
+                wrong_ugns.push(WrongUgn {
+                    node,
+                    port: edge.port,
+                    measured: edge.ugn,
+                    truth,
+                });
+            }
+        }
+    }
     let mut addresses = HashSet::new();
     let shared = edges
         .iter()
@@ -306,6 +361,7 @@ pub fn mesh(
         stages,
         collected,
         missing,
+        wrong_ugns,
         shared_addresses: shared,
         cycles,
         ram_per_link: size_of::<Stack<'_>>() + size_of::<Resources<'_, STREAM_BUFFER, WINDOW>>(),

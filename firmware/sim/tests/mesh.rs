@@ -42,9 +42,20 @@ fn lossy(loss: f64) -> Faults {
     }
 }
 
-/// Every edge in the manager's book from both ends, as wired.
+/// Every edge in the manager's book from both ends, as wired, each with
+/// the link's true UGN.
 fn assert_complete(report: &MeshReport) {
     assert_eq!(report.missing, Vec::<Missing>::new(), "{:?}", report.stages);
+    assert_eq!(report.wrong_ugns, []);
+    let ugns: Vec<i64> = report
+        .collected
+        .reports()
+        .iter()
+        .flat_map(|r| r.edges.iter().map(|e| e.ugn.expect("measured")))
+        .collect();
+    assert_eq!(ugns.len(), 2 * report.edges.len());
+    // The nodes' counters started hours apart: no UGN is the latency alone.
+    assert!(ugns.iter().all(|&u| u != 200), "{ugns:?}");
     for edge in &report.edges {
         for ((node, port), (peer, peer_port)) in [(edge.a, edge.b), (edge.b, edge.a)] {
             let r = report.collected.get(&mesh_id(node, 0).dna).unwrap();

@@ -99,6 +99,10 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for Bespoke<'_, T, R
         Some(self.id)
     }
 
+    fn ugn(&self) -> Option<i64> {
+        self.link.ugn()
+    }
+
     fn connect(&mut self, _peer: IpAddr, _port: u16) -> Result<StreamId, Error> {
         Err(Error::Unsupported)
     }

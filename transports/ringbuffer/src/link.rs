@@ -2,7 +2,7 @@
 //! when the peer goes away.
 
 use tidenet_core::ringbuffer::{
-    Aligner, ReceiveRingbuffer, TransmitRingbuffer, ANNOUNCE, CYCLE_NS,
+    Aligner, ReceiveRingbuffer, TransmitRingbuffer, UgnCapture, ANNOUNCE, CYCLE_NS,
 };
 use tidenet_core::time::{earliest, Duration, Instant};
 use tidenet_core::{DownReason, LinkState, Stats};
@@ -253,6 +253,16 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
     /// Bytes of RAM this link keeps frames in flight in.
     pub fn window_bytes(&self) -> usize {
         self.sender.window_bytes()
+    }
+
+    /// The link's UGN from the peer to this end, in link cycles, from the
+    /// board's UGN capture, while the link is up; `None` on a board without
+    /// one.
+    pub fn ugn(&self) -> Option<i64> {
+        match self.phase {
+            Phase::Up => self.rx.ugn_capture().map(UgnCapture::ugn),
+            _ => None,
+        }
     }
 
     /// Whether the ringbuffer pair is aligned: the link is shaking hands or

@@ -378,6 +378,10 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
         Some(self.id)
     }
 
+    fn ugn(&self) -> Option<i64> {
+        self.link().ugn()
+    }
+
     fn link_state(&self) -> LinkState {
         self.link().state()
     }
