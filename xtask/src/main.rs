@@ -26,6 +26,13 @@ const QEMU: &str = "qemu-system-riscv32";
 const QEMU_PACKAGE: &str = "qemu-system-misc";
 /// bittide's management CPU memories, as firmware/riscv/memory.x lays them
 /// out: instruction memory, then data memory.
+/// The seven-link node configuration, and its link count.
+const NODE7_IMAGE: &str = "firmware/riscv/target/riscv32imc-unknown-none-elf/release/tidenet-node7";
+const NODE7_LINKS: u64 = 7;
+/// The least stack a node image may be left: the two-node image, whose
+/// `main` frame holds both nodes, has been measured at some 24 KiB, and a
+/// node kept in a static needs less.
+const MIN_STACK: u64 = 16 * 1024;
 const IMEM: (u64, u64) = (0x8000_0000, 160 * 1024);
 const DMEM: (u64, u64) = (0x8002_8000, 160 * 1024);
 
@@ -252,24 +259,50 @@ fn ensure_riscv_target(root: &Path) -> Result<(), String> {
 /// margin.
 fn firmware(root: &Path) -> Result<(), String> {
     run_cargo(&root.join(FIRMWARE_DIR), &["build", "--release"], &[])?;
-    let image = root.join(FIRMWARE_IMAGE);
-    let output = Command::new("size")
-        .arg("-A")
-        .arg(&image)
-        .output()
-        .map_err(|e| format!("could not run `size` ({e}); install binutils"))?;
-    if !output.status.success() {
+    println!("    the two-node image QEMU runs:");
+    sizes(&root.join(FIRMWARE_IMAGE))?;
+    println!("    a seven-link node (built to show it fits; QEMU has no ringbuffers):");
+    let node7 = root.join(NODE7_IMAGE);
+    let stack = sizes(&node7)?;
+    if stack < MIN_STACK {
         return Err(format!(
-            "`size -A {}` failed: {}",
-            image.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
+            "the seven-link node leaves {stack} bytes of stack, less than the {MIN_STACK} it needs; shrink its buffers"
         ));
     }
+    let symbols = command_output(Command::new("nm").arg("-S").arg(&node7))?;
+    let size_of = |name: &str| {
+        symbols.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields[..] {
+                [_, size, _, symbol] if symbol == name => u64::from_str_radix(size, 16).ok(),
+                _ => None,
+            }
+        })
+    };
+    let (Some(buffers), Some(node)) = (size_of("LINK_BUFFERS"), size_of("NODE")) else {
+        return Err(format!(
+            "{} lacks its LINK_BUFFERS or NODE symbol",
+            node7.display()
+        ));
+    };
+    println!(
+        "    RAM per link: {} bytes of buffers (streams, window, datagrams) and about {} of state \
+         (stack, link layer and a seventh of the node and shell: {node} bytes in all)",
+        buffers / NODE7_LINKS,
+        node / NODE7_LINKS
+    );
+    Ok(())
+}
+
+/// Prints an image's sections in instruction and data memory and their
+/// totals; returns the bytes left to the stack.
+fn sizes(image: &Path) -> Result<u64, String> {
+    let listing = command_output(Command::new("size").arg("-A").arg(image))?;
     let mut imem = 0;
     let mut dmem = 0;
     let mut stack = 0;
     println!("    {:<12} {:>8} {:>10}", "section", "bytes", "address");
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
+    for line in listing.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let [name, size, addr] = fields[..] else {
             continue;
@@ -301,7 +334,22 @@ fn firmware(root: &Path) -> Result<(), String> {
         DMEM.1 / 1024
     );
     println!("    image: {}", image.display());
-    Ok(())
+    Ok(stack)
+}
+
+/// What a tool printed, or why it could not run.
+fn command_output(command: &mut Command) -> Result<String, String> {
+    let shown = format!("{command:?}");
+    let output = command
+        .output()
+        .map_err(|e| format!("could not run {shown} ({e}); install binutils"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{shown} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Installs QEMU's riscv32 emulator with apt-get unless it is already there.

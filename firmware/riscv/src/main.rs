@@ -13,15 +13,9 @@
 #![no_std]
 #![no_main]
 
-mod clint;
-mod stack;
-mod uart;
-
 use core::cell::RefCell;
-use core::fmt::Display;
 use core::ptr::addr_of_mut;
 
-use embedded_io::Write;
 use tidenet_core::addr::HardwareId;
 use tidenet_core::node::Node;
 use tidenet_core::time::{Duration, Instant};
@@ -31,14 +25,9 @@ use tidenet_node::{App, Clock};
 use tidenet_ringbuffer::Config;
 use tidenet_tcpip::{Resources, TcpIp};
 
-use clint::Clint;
-use uart::Uart16550;
-
-/// QEMU virt's 16550.
-const UART_BASE: usize = 0x1000_0000;
-/// QEMU virt's CLINT, whose `mtime` counts at 10 MHz.
-const CLINT_BASE: usize = 0x0200_0000;
-const CLINT_TICK_NS: u64 = 100;
+use tidenet_firmware::clint::Clint;
+use tidenet_firmware::uart::Uart16550;
+use tidenet_firmware::{halt, say, stack, CLINT_BASE, CLINT_TICK_NS, UART_BASE};
 
 /// Percent of write bursts the link loses, and corrupts: enough that
 /// `stats` has drops to show.
@@ -168,52 +157,4 @@ fn board_id(node: u8) -> HardwareId {
     let mut dna = *b"tidenet-qemu";
     dna[11] = node;
     HardwareId { dna, port: 0 }
-}
-
-/// Prints a boot message. The UART cannot fail; a message that cannot be
-/// formatted is cut short, which is all that can be done with it.
-fn say(uart: &mut Uart16550, message: core::fmt::Arguments<'_>) {
-    let _ = uart.write_fmt(message);
-}
-
-/// Stops the boot with a message saying what failed, and halts.
-fn halt(uart: &mut Uart16550, what: &str, why: impl Display) -> ! {
-    say(uart, format_args!("error: boot: {what}: {why}\r\n"));
-    stop()
-}
-
-/// Stops this hart for good, but leaves it answering a debugger.
-fn stop() -> ! {
-    loop {
-        riscv::asm::wfi();
-    }
-}
-
-/// Prints where the panic happened and halts: a panic is a bug, and a
-/// halted node with a message says so more plainly than a reset loop.
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    // SAFETY: nothing runs after this; the shell's UART handle is abandoned.
-    let mut uart = unsafe { Uart16550::new(UART_BASE) };
-    say(&mut uart, format_args!("\r\npanic: {info}\r\nhalted\r\n"));
-    stop()
-}
-
-/// Prints the trap's cause and address and halts: a bad access or an
-/// illegal instruction is a bug, like a panic.
-#[export_name = "ExceptionHandler"]
-fn exception(frame: &riscv_rt::TrapFrame) -> ! {
-    // SAFETY: as in `panic`.
-    let mut uart = unsafe { Uart16550::new(UART_BASE) };
-    say(
-        &mut uart,
-        format_args!(
-            "\r\ntrap: mcause={:#x} mepc={:#x} mtval={:#x} ra={:#x}\r\nhalted\r\n",
-            riscv::register::mcause::read().bits(),
-            riscv::register::mepc::read(),
-            riscv::register::mtval::read(),
-            frame.ra,
-        ),
-    );
-    stop()
 }
