@@ -220,6 +220,8 @@ impl Report {
 pub enum TransferError {
     /// The link configuration is invalid.
     Config(ConfigError),
+    /// The rig cannot be built.
+    Mesh(mesh::MeshError),
     /// The link did not come up within the stall time.
     NotUp {
         /// Each end's link state when it gave up.
@@ -247,6 +249,7 @@ impl fmt::Display for TransferError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TransferError::Config(e) => write!(f, "bad link configuration: {e}"),
+            TransferError::Mesh(e) => write!(f, "{e}"),
             TransferError::NotUp { states, at_cycles } => write!(
                 f,
                 "link-down: the link had not come up by cycle {at_cycles} (A {}, B {}); check the link's flags",

@@ -89,6 +89,10 @@ struct MeshArgs {
     /// missing.
     #[arg(long)]
     off: Option<usize>,
+    /// Instead of collecting the reports and exiting, run the rig on,
+    /// paced to the wall clock, with node K's shell on stdin and stdout.
+    #[arg(long, value_name = "K")]
+    node: Option<usize>,
     #[command(flatten)]
     link: LinkArgs,
 }
@@ -360,13 +364,17 @@ fn run_mesh(args: &MeshArgs) -> ExitCode {
         deadline_cycles: args.deadline_ms * 1_000_000 / CYCLE_NS,
         off: args.off,
     };
-    println!(
-        "tidenet mesh: {} nodes wired as {:?}, manager node {}; every link a {}",
+    let rig = format!(
+        "{} nodes wired as {:?}, manager node {}; every link a {}",
         args.nodes,
         args.topology,
         args.manager,
         args.link.describe()
     );
+    if let Some(node) = args.node {
+        return session::mesh(config, node, rig);
+    }
+    println!("tidenet mesh: {rig}");
     let bar = ProgressBar::new(config.deadline_cycles).with_style(
         ProgressStyle::with_template("{bar:40} {msg} ({elapsed} so far)")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),

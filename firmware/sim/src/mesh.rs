@@ -37,7 +37,7 @@ const WINDOW: usize = 4096;
 pub const MAX_NODES: usize = tidenet_model::MAX_CPUS;
 
 type Stack<'r> = TcpIp<'r, Tx<'r, 'r, 'r>, Rx<'r, 'r, 'r>>;
-type MeshNode<'r> = Node<Option<Stack<'r>>, MAX_LINKS>;
+pub(crate) type MeshNode<'r> = Node<Option<Stack<'r>>, MAX_LINKS>;
 
 /// One rig run.
 #[derive(Clone, Copy, Debug)]
@@ -200,12 +200,75 @@ pub fn mesh_id(node: usize, port: u8) -> HardwareId {
     }
 }
 
-/// Runs the rig until the manager holds every report or the deadline
-/// passes; `progress` hears the cycles reached and the reports held.
-pub fn mesh(
+/// A built rig: its wiring, model links, CPUs and nodes, and the schedule
+/// that runs the CPUs in virtual-time order.
+pub(crate) struct Rig<'r> {
+    pub(crate) config: &'r MeshConfig,
+    pub(crate) edges: &'r [Edge],
+    links: &'r [RefCell<Link<'r>>],
+    pub(crate) cpus: &'r [Cpu],
+    /// What each node's port is wired to: the edge and the side of it.
+    wired: &'r [[Option<(usize, Side)>; MAX_LINKS]],
+    pub(crate) nodes: Vec<MeshNode<'r>>,
+    pub(crate) schedule: Schedule<'r>,
+}
+
+impl Rig<'_> {
+    /// When the next step would run, in cycles; `None` if none will.
+    pub(crate) fn next_at(&self) -> Option<u64> {
+        let (links, wired) = (self.links, self.wired);
+        let landing = |i: usize| {
+            wired[i]
+                .iter()
+                .flatten()
+                .filter_map(|&(e, side)| links[e].borrow().next_landing(side))
+                .min()
+        };
+        self.schedule.peek(landing).map(|(_, at)| at)
+    }
+
+    /// The latest any CPU has got to, in cycles.
+    pub(crate) fn latest(&self) -> u64 {
+        self.cpus.iter().map(Cpu::cycles).max().unwrap_or(0)
+    }
+
+    /// Runs the CPU whose turn it is: its node's landings are taken and
+    /// the node polled, then `also` (which says whether it did anything).
+    /// Returns the node that ran, or `None` if none will run again.
+    pub(crate) fn step(
+        &mut self,
+        mut also: impl FnMut(usize, &mut MeshNode<'_>, Instant) -> bool,
+    ) -> Option<usize> {
+        let (links, wired, nodes) = (self.links, self.wired, &mut self.nodes);
+        let landing = |i: usize| {
+            wired[i]
+                .iter()
+                .flatten()
+                .filter_map(|&(e, side)| links[e].borrow().next_landing(side))
+                .min()
+        };
+        self.schedule.step(landing, |i, now| {
+            for &(e, side) in wired[i].iter().flatten() {
+                links[e]
+                    .borrow_mut()
+                    .take_landed(side, now.as_nanos() / CYCLE_NS);
+            }
+            let node = &mut nodes[i];
+            let active = node.poll(now) | also(i, node, now);
+            if active {
+                Some(now)
+            } else {
+                node.poll_at(now)
+            }
+        })
+    }
+}
+
+/// Builds the rig `config` describes and hands it to `run`.
+pub(crate) fn build<R>(
     config: &MeshConfig,
-    mut progress: impl FnMut(u64, usize),
-) -> Result<MeshReport, MeshError> {
+    run: impl FnOnce(&mut Rig<'_>) -> R,
+) -> Result<R, MeshError> {
     let edges = config
         .topology
         .wire(config.nodes)
@@ -241,7 +304,6 @@ pub fn mesh(
     let cpus: Vec<Cpu> = (0..config.nodes)
         .map(|_| Cpu::new(config.bus_cycles).with_counter(boots.next_u64() >> 24))
         .collect();
-    // What each node's port is wired to: the edge and the side of it.
     let mut wired = vec![[None; MAX_LINKS]; config.nodes];
     for (e, edge) in edges.iter().enumerate() {
         wired[edge.a.0][usize::from(edge.a.1)] = Some((e, Side::A));
@@ -255,7 +317,7 @@ pub fn mesh(
             .wrapping_mul(0x9e37)
             .wrapping_add((node * MAX_LINKS + port) as u16)
     };
-    let mut nodes: Vec<MeshNode<'_>> = (0..config.nodes)
+    let nodes: Vec<MeshNode<'_>> = (0..config.nodes)
         .map(|n| {
             let ports = core::array::from_fn(|p| {
                 let (e, side) = wired[n][p]?;
@@ -276,59 +338,63 @@ pub fn mesh(
             node
         })
         .collect();
-
     let cpu_refs: Vec<&Cpu> = cpus.iter().collect();
     let mut schedule = Schedule::new(&cpu_refs, config.link.latency as u64);
     if let Some(off) = config.off {
         schedule.set_off(off, true);
     }
-    let landing = |i: usize| {
-        wired[i]
-            .iter()
-            .flatten()
-            .filter_map(|&(e, side)| links[e].borrow().next_landing(side))
-            .min()
+    let mut rig = Rig {
+        config,
+        edges: &edges,
+        links: &links,
+        cpus: &cpus,
+        wired: &wired,
+        nodes,
+        schedule,
     };
+    Ok(run(&mut rig))
+}
+
+/// Runs the rig until the manager holds every report or the deadline
+/// passes; `progress` hears the cycles reached and the reports held.
+pub fn mesh(
+    config: &MeshConfig,
+    progress: impl FnMut(u64, usize),
+) -> Result<MeshReport, MeshError> {
+    build(config, |rig| collect(rig, progress))
+}
+
+fn collect(rig: &mut Rig<'_>, mut progress: impl FnMut(u64, usize)) -> MeshReport {
+    let config = rig.config;
     let mut collected = Collection::<MAX_NODES>::default();
     let mut stages = Stages::default();
-    let latest = |cpus: &[Cpu]| cpus.iter().map(Cpu::cycles).max().unwrap_or(0);
     let mut steps = 0u64;
-    while stages.reported.is_none() && latest(&cpus) < config.deadline_cycles {
-        let stepped = schedule.step(landing, |i, now| {
-            for &(e, side) in wired[i].iter().flatten() {
-                links[e]
-                    .borrow_mut()
-                    .take_landed(side, now.as_nanos() / CYCLE_NS);
-            }
-            let node = &mut nodes[i];
-            let mut active = node.poll(now);
+    while stages.reported.is_none() && rig.latest() < config.deadline_cycles {
+        let stepped = rig.step(|_, node, _| {
+            let mut active = false;
             while let Some(report) = node.take_report() {
                 collected.add(report);
                 active = true;
             }
-            if active {
-                Some(now)
-            } else {
-                node.poll_at(now)
-            }
+            active
         });
         let Some(i) = stepped else {
             break;
         };
         steps += 1;
         if i == config.manager {
-            let own = nodes[i].report();
-            collected.add(own);
+            collected.add(rig.nodes[i].report());
         }
         if steps % 64 == 0 {
-            let at = latest(&cpus);
-            check_stages(&mut stages, &nodes, &edges, &collected, at);
+            let at = rig.latest();
+            check_stages(&mut stages, &rig.nodes, rig.edges, &collected, at);
             progress(at, collected.reports().len());
         }
     }
-    let cycles = latest(&cpus);
-    check_stages(&mut stages, &nodes, &edges, &collected, cycles);
-    let missing = missing(&edges, config.nodes, &collected);
+    let cycles = rig.latest();
+    let (edges, links, wired) = (rig.edges, rig.links, rig.wired);
+    check_stages(&mut stages, &rig.nodes, edges, &collected, cycles);
+    let missing = missing(edges, config.nodes, &collected);
     // Every UGN the manager holds, against the model's truth.
     let mut wrong_ugns = Vec::new();
     for report in collected.reports() {
@@ -356,8 +422,8 @@ pub fn mesh(
         .flat_map(|e| [e.a, e.b])
         .filter(|&(node, port)| !addresses.insert(mesh_id(node, port).link_local()))
         .count();
-    Ok(MeshReport {
-        edges,
+    MeshReport {
+        edges: edges.to_vec(),
         stages,
         collected,
         missing,
@@ -366,7 +432,7 @@ pub fn mesh(
         cycles,
         ram_per_link: size_of::<Stack<'_>>() + size_of::<Resources<'_, STREAM_BUFFER, WINDOW>>(),
         ram_per_node: size_of::<MeshNode<'_>>(),
-    })
+    }
 }
 
 /// Marks the stages that have finished by `at`.

@@ -23,11 +23,13 @@ use std::time::{Duration as WallDuration, Instant as WallInstant};
 
 use tidenet_bespoke::Bespoke;
 use tidenet_core::time::{Duration, Instant};
-use tidenet_core::Transport;
+use tidenet_core::{LinkState, Transport};
 use tidenet_model::{Cpu, Link, LinkConfig, Port, Schedule, Side, CYCLE_NS};
 use tidenet_node::App;
+use tidenet_shell::Shell;
 use tidenet_tcpip::{Resources, TcpIp};
 
+use crate::mesh::{self, MeshConfig, MeshError};
 use crate::{link_config, sim_id, TransferError, STREAM_BUFFER, WINDOW};
 
 /// How long the nodes get to learn each other's address before start-up
@@ -88,6 +90,22 @@ impl Nodes {
     pub fn host<T: Transport + Send + 'static>(transport: T) -> Result<Nodes, TransferError> {
         Nodes::start("tidenet-node", move |[uart], stop, ready| {
             run_host(transport, uart, stop, ready)
+        })
+    }
+
+    /// A rig of nodes in virtual time, paced to the wall clock, with node
+    /// `shell`'s shell on the UART; the other nodes run beside it without
+    /// one. Returns once its prompt is out.
+    pub fn mesh(config: MeshConfig, shell: usize) -> Result<Nodes, TransferError> {
+        if shell >= config.nodes {
+            return Err(TransferError::Mesh(MeshError::Node {
+                what: "shell's",
+                node: shell,
+                nodes: config.nodes,
+            }));
+        }
+        Nodes::start("tidenet-mesh", move |[uart], stop, ready| {
+            serve_mesh(&config, shell, uart, stop, ready)
         })
     }
 
@@ -417,5 +435,68 @@ fn side(i: usize) -> Side {
         Side::A
     } else {
         Side::B
+    }
+}
+
+/// Runs the rig `config` describes with node `k`'s shell on `stream`, until
+/// `stop`.
+fn serve_mesh(config: &MeshConfig, k: usize, stream: UnixStream, stop: &AtomicBool, ready: &Ready) {
+    let fail = |e| {
+        let _ = ready.send(Err(e));
+    };
+    let mut resources = match uart(stream, stop) {
+        Ok(resources) => resources,
+        Err(e) => return fail(TransferError::Io(e)),
+    };
+    let built = mesh::build(config, |rig| {
+        let mut shell = match Shell::new(&mut resources) {
+            Ok(shell) => shell,
+            Err(e) => return fail(TransferError::Io(e)),
+        };
+        // Node k's links come up and learn their peers first, at full
+        // speed, as the simulated pair's do, so that the first command
+        // meets them ready; a link that is not within the time shows why in
+        // `links`.
+        let up_by = LINK_UP.as_nanos() as u64 / CYCLE_NS;
+        let up = |rig: &mesh::Rig<'_>| {
+            let node = &rig.nodes[k];
+            let wired = node.links().iter().flatten().count();
+            node.links()
+                .iter()
+                .flatten()
+                .all(|t| t.link_state() == LinkState::Up)
+                && node.report().edges.len() == wired
+        };
+        while !up(rig) && rig.latest() < up_by {
+            if rig
+                .step(|i, node, now| i == k && shell.poll(node, now).unwrap_or(false))
+                .is_none()
+            {
+                break;
+            }
+        }
+        let _ = ready.send(Ok(()));
+        let mut target = rig.latest();
+        while !stop.load(Ordering::Relaxed) {
+            // Everything due up to the target runs at once, each node on
+            // its own clock; a UART error means the other end hung up, and
+            // the node runs on.
+            while rig.next_at().is_some_and(|at| at <= target) {
+                rig.step(|i, node, now| i == k && shell.poll(node, now).unwrap_or(false));
+            }
+            // Idle: virtual time passes as fast as wall time, so that the
+            // shell's time-outs mean what they say; then node k looks at
+            // its UART.
+            let slept = WallInstant::now();
+            thread::sleep(IDLE_SLEEP);
+            target += slept.elapsed().as_nanos() as u64 / CYCLE_NS;
+            for cpu in rig.cpus {
+                cpu.advance_to(target);
+            }
+            rig.schedule.wake(k);
+        }
+    });
+    if let Err(e) = built {
+        fail(TransferError::Mesh(e));
     }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tidenet_core::Transport;
 use tidenet_shell::PROMPT;
+use tidenet_sim::mesh::MeshConfig;
 use tidenet_sim::nodes::Nodes;
 use tidenet_thunderbolt::{Config, Thunderbolt, TransportError};
 
@@ -68,6 +69,21 @@ pub(crate) fn shell(args: &ShellArgs) -> ExitCode {
         } else {
             stdio_session(nodes, args.node.index(), banner, events, rx)
         }
+    })
+}
+
+/// `tidenet mesh --node K`: the shell of node K of a running rig.
+pub(crate) fn mesh(config: MeshConfig, node: usize, rig: String) -> ExitCode {
+    let start = || {
+        let nodes = Nodes::mesh(config, node).map_err(|e| e.to_string())?;
+        let banner = vec![
+            format!("tidenet mesh: the shell of node {node} of {rig}"),
+            "'links' shows its links and who is at each far end, 'remote <link> <command>' runs a command on a neighbour, 'help' lists the commands".into(),
+        ];
+        Ok((nodes, banner))
+    };
+    run(start, |nodes, banner, events, rx| {
+        stdio_session(nodes, 0, banner, events, rx)
     })
 }
 

@@ -2,8 +2,13 @@
 //! learns who is at the other, and every node's report reaches the manager
 //! over any topology, relayed by nodes that are not its neighbours.
 
+mod common;
+
+use common::{field, ok};
 use tidenet_model::{Faults, LinkConfig};
+use tidenet_shell::client::Text;
 use tidenet_sim::mesh::{mesh, mesh_id, MeshConfig, MeshReport, Missing};
+use tidenet_sim::nodes::Nodes;
 use tidenet_sim::topology::Topology;
 
 fn config(
@@ -196,4 +201,30 @@ fn the_mesh_command_exits_by_what_the_manager_holds() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("error: bad-topology:"), "{stderr}");
+}
+
+/// `tidenet mesh --node 1`: the shell of the middle node of a line, its
+/// links up, naming both neighbours, and a neighbour's view by `remote`.
+#[test]
+fn a_shell_attaches_to_a_node_of_a_running_rig() {
+    let nodes = Nodes::mesh(config(Topology::Line, 3, 0, lossy(0.05), 8), 1)
+        .unwrap_or_else(|e| panic!("the rig did not start: {e}"));
+    let mut t = Text::new(nodes.uart(0).unwrap());
+    let links = ok(&mut t, "links");
+    let hex = |n: u8| format!("{}0{n}", "746964656e65742d73696d");
+    for (row, neighbour, port) in [(0, 1, "0"), (1, 3, "0")] {
+        assert_eq!(field(&links[row], "state"), Some("up"), "{links:?}");
+        assert_eq!(field(&links[row], "peer_dna"), Some(&*hex(neighbour)));
+        assert_eq!(field(&links[row], "peer_port"), Some(port));
+    }
+    assert_eq!(field(&links[2], "reason"), Some("unwired"));
+    // The two directions of a link add up to its round trip: the
+    // counters' offsets cancel.
+    let ugn = |row: &str| field(row, "ugn").unwrap().parse::<i64>().unwrap();
+    let theirs = ok(&mut t, "remote 0 links");
+    assert_eq!(
+        ugn(&links[0]) + ugn(&theirs[0]),
+        2 * 200,
+        "{links:?} {theirs:?}"
+    );
 }
