@@ -30,7 +30,7 @@ pub enum Error {
     /// Every stream slot is taken.
     TooManyStreams {
         /// How many streams this transport can hold at once.
-        max: usize,
+        max: u32,
     },
     /// No stream has this id (it was never opened, or it was closed).
     UnknownStream(u8),
@@ -41,9 +41,9 @@ pub enum Error {
     /// A datagram is larger than the control channel carries.
     MessageTooLarge {
         /// The size that was asked for.
-        size: usize,
+        size: u32,
         /// The most this channel carries.
-        max: usize,
+        max: u32,
     },
     /// The transmit queue is full; poll and try again.
     WouldBlock,
@@ -65,7 +65,7 @@ pub enum Error {
     /// A binary frame is longer than the node's frame buffer.
     FrameTooLong {
         /// The longest frame the node takes.
-        max: usize,
+        max: u32,
     },
     /// A binary frame stopped before its closing zero byte.
     IncompleteFrame,
@@ -76,7 +76,7 @@ pub enum Error {
     /// Every listening slot of the node is taken.
     TooManyListeners {
         /// How many ports the node listens on at once.
-        max: usize,
+        max: u32,
     },
     /// The request cannot be run on a peer through `remote`.
     NotRemotable,
@@ -84,6 +84,37 @@ pub enum Error {
     /// control channel reads 16 bytes starting with a probe magic as a ping
     /// or a pong.
     ReservedDatagram,
+}
+
+/// Sizes and counts travel as `u32` (the protocol has no `usize`); these
+/// build the errors that carry them from the `usize`s code has, saturating.
+impl Error {
+    /// [`Error::TooManyStreams`].
+    pub fn too_many_streams(max: usize) -> Self {
+        Error::TooManyStreams { max: wire(max) }
+    }
+
+    /// [`Error::MessageTooLarge`].
+    pub fn message_too_large(size: usize, max: usize) -> Self {
+        Error::MessageTooLarge {
+            size: wire(size),
+            max: wire(max),
+        }
+    }
+
+    /// [`Error::FrameTooLong`].
+    pub fn frame_too_long(max: usize) -> Self {
+        Error::FrameTooLong { max: wire(max) }
+    }
+
+    /// [`Error::TooManyListeners`].
+    pub fn too_many_listeners(max: usize) -> Self {
+        Error::TooManyListeners { max: wire(max) }
+    }
+}
+
+fn wire(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl fmt::Display for Error {

@@ -449,10 +449,7 @@ impl<T: Transport, const N: usize> Node<T, N> {
             .len();
         let len = REMOTE_REQUEST.len() + header + request.len();
         let Some(body) = self.out.get_mut(len - request.len()..len) else {
-            return Err(Error::MessageTooLarge {
-                size: len,
-                max: MAX_MESSAGE,
-            });
+            return Err(Error::message_too_large(len, MAX_MESSAGE));
         };
         body.copy_from_slice(request);
         // The transport names its own limit, or says it has no datagrams.
@@ -686,7 +683,7 @@ fn run<'s, T: Transport>(
                 Some(id) => Response::Opened { stream: id },
                 None => {
                     let _ = links[i].close(stream);
-                    return Err(Error::TooManyStreams { max: MAX_STREAMS });
+                    return Err(Error::too_many_streams(MAX_STREAMS));
                 }
             }
         }
@@ -695,7 +692,7 @@ fn run<'s, T: Transport>(
                 return Err(Error::PortInUse(port));
             }
             if book.listening.is_full() {
-                return Err(Error::TooManyListeners { max: MAX_LISTENERS });
+                return Err(Error::too_many_listeners(MAX_LISTENERS));
             }
             // Every link that can listens; the port is the node's once one
             // does, so that a retry after an error names the port in use

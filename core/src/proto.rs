@@ -96,7 +96,7 @@ pub fn encode<T: Serialize>(header: Header, body: &T, buf: &mut [u8]) -> Result<
         .map(|used| used.len())
         .map_err(|_| {
             let size = postcard::experimental::serialized_size(&message).unwrap_or(usize::MAX);
-            Error::MessageTooLarge { size, max }
+            Error::message_too_large(size, max)
         })
 }
 

@@ -198,10 +198,10 @@ pub(crate) fn parse<'a>(
     };
     let request = parse_local(RawCommand::new(name, args.into_args()), data)?;
     let encoded = postcard::to_slice(&request, inner).map_err(|_| {
-        Fault::Refused(Error::MessageTooLarge {
-            size: postcard::experimental::serialized_size(&request).unwrap_or(usize::MAX),
-            max: MAX_DATA,
-        })
+        Fault::Refused(Error::message_too_large(
+            postcard::experimental::serialized_size(&request).unwrap_or(usize::MAX),
+            MAX_DATA,
+        ))
     })?;
     Ok(Request::Remote {
         peer,

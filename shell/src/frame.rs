@@ -103,9 +103,7 @@ impl<'a> Framer<'a> {
             },
             (State::Overflow { .. }, 0) => {
                 self.state = State::Text;
-                Framed::Bad(Error::FrameTooLong {
-                    max: self.buf.len(),
-                })
+                Framed::Bad(Error::frame_too_long(self.buf.len()))
             }
             (State::Overflow { .. }, _) => {
                 self.state = State::Overflow { last: now };
@@ -182,10 +180,7 @@ mod tests {
         let out = feed(&mut framer, &[0, 9, 1, 1, 1, 1, 1, 1, 1, 1, 0, b'x']);
         assert_eq!(
             out,
-            [
-                Framed::Bad(Error::FrameTooLong { max: 4 }),
-                Framed::Text(b'x')
-            ]
+            [Framed::Bad(Error::frame_too_long(4)), Framed::Text(b'x')]
         );
     }
 

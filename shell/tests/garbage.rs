@@ -617,9 +617,7 @@ fn an_over_long_frame_gives_one_frame_too_long_error() {
     assert_eq!(header.tag, 0);
     assert_eq!(
         response,
-        Response::Error(Error::FrameTooLong {
-            max: tidenet_shell::FRAME_MAX
-        })
+        Response::Error(Error::frame_too_long(tidenet_shell::FRAME_MAX))
     );
 }
 

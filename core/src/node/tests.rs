@@ -82,7 +82,7 @@ impl Fake {
             .streams
             .iter()
             .position(Option::is_none)
-            .ok_or(Error::TooManyStreams { max: SLOTS })?;
+            .ok_or(Error::too_many_streams(SLOTS))?;
         self.streams[free] = Some(state);
         Ok(StreamId(free as u8))
     }
@@ -179,10 +179,7 @@ impl Transport for Fake {
     fn send_datagram(&mut self, peer: IpAddr, data: &[u8]) -> Result<(), Error> {
         self.reach()?;
         if data.len() > self.max_datagram {
-            return Err(Error::MessageTooLarge {
-                size: data.len(),
-                max: self.max_datagram,
-            });
+            return Err(Error::message_too_large(data.len(), self.max_datagram));
         }
         self.stats.datagrams_tx += 1;
         self.sent.push_back((peer, data.to_vec()));
@@ -194,10 +191,7 @@ impl Transport for Fake {
             return Ok(None);
         };
         if data.len() > buf.len() {
-            return Err(Error::MessageTooLarge {
-                size: data.len(),
-                max: buf.len(),
-            });
+            return Err(Error::message_too_large(data.len(), buf.len()));
         }
         self.stats.datagrams_rx += 1;
         buf[..data.len()].copy_from_slice(&data);
@@ -830,7 +824,7 @@ fn a_remote_request_too_big_for_a_datagram_says_how_big() {
     let size = 4 + 2 + send.len();
     assert_eq!(
         decode(&reply),
-        (4, Response::Error(Error::MessageTooLarge { size, max: 16 }))
+        (4, Response::Error(Error::message_too_large(size, 16)))
     );
     assert!(a.links()[0].sent.is_empty());
 }
@@ -1077,7 +1071,7 @@ fn more_streams_than_status_lists_are_refused_and_closed() {
                 port: 1
             }
         ),
-        Error::TooManyStreams { max: MAX_STREAMS }
+        Error::too_many_streams(MAX_STREAMS)
     );
     assert_eq!(
         node.links()[0].open_streams(),
@@ -1120,7 +1114,7 @@ fn more_than_max_listeners_is_too_many_listeners() {
     let over = MAX_LISTENERS as u16 + 1;
     assert_eq!(
         error_of(&mut node, &Request::Listen { port: over }),
-        Error::TooManyListeners { max: MAX_LISTENERS }
+        Error::too_many_listeners(MAX_LISTENERS)
     );
     // A port already listening is named as such even when full.
     assert_eq!(

@@ -78,7 +78,7 @@ fn a_request_too_long_for_the_buffer_says_how_long() {
     )
     .unwrap_err();
     // header 2 bytes, variant 1, stream 1, length 1, data 64
-    assert_eq!(err, Error::MessageTooLarge { size: 69, max: 32 });
+    assert_eq!(err, Error::message_too_large(69, 32));
 }
 
 #[test]

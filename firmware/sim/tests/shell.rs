@@ -635,7 +635,7 @@ fn bad_input_gets_one_named_error_each_and_loses_no_stream_data() {
     long.extend(std::iter::repeat_n(0x01, FRAME_MAX + 100));
     long.push(0);
     out.send(&long);
-    out.expect(0, Response::Error(Error::FrameTooLong { max: FRAME_MAX }));
+    out.expect(0, Response::Error(Error::frame_too_long(FRAME_MAX)));
     // A good request still works, and gets the stream's data through.
     out.send(&frame(&message(
         Header::new(7),

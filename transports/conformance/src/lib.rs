@@ -342,7 +342,7 @@ pub fn datagrams_arrive_from_their_sender(harness: Harness, claims: Claims) {
         let big = std::vec![0u8; max + 1];
         assert_eq!(
             e.a().send_datagram(b, &big),
-            Err(Error::MessageTooLarge { size: max + 1, max })
+            Err(Error::message_too_large(max + 1, max))
         );
         let message = pattern(max.min(1000), 0x3c);
         e.a().send_datagram(b, &message).expect("send_datagram");

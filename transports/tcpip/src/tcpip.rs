@@ -218,7 +218,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
         self.slots
             .iter()
             .position(|s| *s == Slot::Free)
-            .ok_or(Error::TooManyStreams { max: MAX_STREAMS })
+            .ok_or(Error::too_many_streams(MAX_STREAMS))
     }
 
     fn stream(&self, id: StreamId) -> Result<usize, Error> {
@@ -498,10 +498,7 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
         let remote = self.check_peer(peer)?;
         let max = self.max_datagram();
         if data.len() > max {
-            return Err(Error::MessageTooLarge {
-                size: data.len(),
-                max,
-            });
+            return Err(Error::message_too_large(data.len(), max));
         }
         let socket = self.sockets.get_mut::<udp::Socket>(self.udp);
         socket
@@ -524,10 +521,7 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
             // every datagram behind it.
             let size = data.len();
             let _ = socket.recv();
-            return Err(Error::MessageTooLarge {
-                size,
-                max: buf.len(),
-            });
+            return Err(Error::message_too_large(size, buf.len()));
         }
         let from = IpAddr::from(meta.endpoint.addr);
         let len = data.len();

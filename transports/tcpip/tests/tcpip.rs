@@ -61,7 +61,7 @@ fn stream_slots_run_out_by_name() {
         }
         assert_eq!(
             n.a.connect(peer, 7),
-            Err(Error::TooManyStreams { max: MAX_STREAMS })
+            Err(Error::too_many_streams(MAX_STREAMS))
         );
     });
 }

@@ -214,7 +214,7 @@ impl Streams {
                 self.slots.push(None);
                 self.slots.len() - 1
             }
-            None => return Err(Error::TooManyStreams { max: MAX_STREAMS }),
+            None => return Err(Error::too_many_streams(MAX_STREAMS)),
         };
         self.watch(&stream)?;
         self.slots[i] = Some(Slot::new(stream, state));
@@ -227,7 +227,7 @@ impl Streams {
         match &self.watch {
             Some(watch) => watch
                 .add(socket.as_fd())
-                .map_err(|_| Error::TooManyStreams { max: MAX_STREAMS }),
+                .map_err(|_| Error::too_many_streams(MAX_STREAMS)),
             None => Ok(()),
         }
     }
@@ -366,7 +366,7 @@ fn os_error(e: TransportError) -> Error {
                 Some(nix::libc::EMFILE | nix::libc::ENFILE)
             ) =>
         {
-            Error::TooManyStreams { max: MAX_STREAMS }
+            Error::too_many_streams(MAX_STREAMS)
         }
         // The interface went away, or lost its address.
         _ => Error::LinkDown,
@@ -567,7 +567,7 @@ impl Transport for Thunderbolt {
     fn send_datagram(&mut self, peer: IpAddr, data: &[u8]) -> Result<(), Error> {
         let ip = Self::v6(peer)?;
         self.send_message(ip, data).map_err(|e| match e {
-            TransportError::MessageTooLarge { size, max } => Error::MessageTooLarge { size, max },
+            TransportError::MessageTooLarge { size, max } => Error::message_too_large(size, max),
             TransportError::ReservedMessage => Error::ReservedDatagram,
             TransportError::Shutdown => Error::LinkDown,
             _ => Error::PeerUnreachable(peer),
@@ -579,10 +579,7 @@ impl Transport for Thunderbolt {
             return Ok(None);
         };
         let Some(to) = buf.get_mut(..message.data.len()) else {
-            return Err(Error::MessageTooLarge {
-                size: message.data.len(),
-                max: buf.len(),
-            });
+            return Err(Error::message_too_large(message.data.len(), buf.len()));
         };
         to.copy_from_slice(&message.data);
         Ok(Some((IpAddr::V6(*message.from.ip()), message.data.len())))
