@@ -76,6 +76,18 @@ struct Entry {
 }
 
 impl Entry {
+    /// `error` from the transport, about this stream, named by the node's
+    /// id for it rather than the transport's.
+    fn renumber(&self, error: Error) -> Error {
+        let id = self.info.id;
+        match error {
+            Error::UnknownStream(_) => Error::UnknownStream(id),
+            Error::NotConnected(_) => Error::NotConnected(id),
+            Error::StreamClosed(_) => Error::StreamClosed(id),
+            other => other,
+        }
+    }
+
     /// The transport the stream runs on.
     fn link<'l, T>(&self, links: &'l mut [T]) -> Result<&'l mut T, Error> {
         links
@@ -715,7 +727,10 @@ fn run<'s, T: Transport>(
         }
         Request::Send { stream, data } => {
             let e = book.entry(stream)?;
-            let sent = e.link(links)?.send(e.stream, data)?;
+            let sent = e
+                .link(links)?
+                .send(e.stream, data)
+                .map_err(|err| e.renumber(err))?;
             Response::Sent {
                 len: u16::try_from(sent).unwrap_or(u16::MAX),
             }
@@ -724,14 +739,19 @@ fn run<'s, T: Transport>(
             let e = book.entry(stream)?;
             let max = scratch.len().min(usize::from(max));
             let buf = &mut scratch[..max];
-            let got = e.link(links)?.recv(e.stream, buf)?;
+            let got = e
+                .link(links)?
+                .recv(e.stream, buf)
+                .map_err(|err| e.renumber(err))?;
             Response::Data {
                 data: buf.get(..got).unwrap_or_default(),
             }
         }
         Request::Close { stream } => {
             let e = book.entry(stream)?;
-            e.link(links)?.close(e.stream)?;
+            e.link(links)?
+                .close(e.stream)
+                .map_err(|err| e.renumber(err))?;
             book.streams.retain(|s| s.info.id != stream);
             Response::Done
         }

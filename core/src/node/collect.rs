@@ -50,15 +50,20 @@ pub const ROUTE_TTL: Duration = Duration::from_millis(70);
 pub const REPORT_EVERY: Duration = Duration::from_millis(25);
 
 /// How soon a node opens a stream to its parent again after one failed.
-pub const CONNECT_AGAIN: Duration = Duration::from_millis(10);
+pub const CONNECT_AGAIN: Duration = Duration::from_millis(2);
 
 /// Hops past which a route counts as none: no rig is longer, and counting
 /// to it ends the loops a lost route leaves behind.
 pub const MAX_HOPS: u8 = 64;
 
-/// The longest encoded [`Report`]: the DNA, and [`MAX_LINKS`] edges at
-/// their widest.
-pub const MAX_RECORD: usize = 12 + 1 + MAX_LINKS * (1 + 13 + 11);
+/// The longest encoded [`Report`]: the DNA, the time it was made, and
+/// [`MAX_LINKS`] edges at their widest.
+pub const MAX_RECORD: usize = 12 + 10 + 1 + MAX_LINKS * (1 + 13 + 11);
+
+/// How much older than the one it has a report may be and still replace
+/// it: by more, the node's clock started over (it rebooted). Relayed
+/// reports are late by milliseconds, not this.
+pub const RESTARTED: Duration = Duration::from_secs(1);
 
 /// One edge of the network as its receiving end sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +82,10 @@ pub struct Edge {
 pub struct Report {
     /// The reporting node's FPGA DNA.
     pub dna: [u8; 12],
+    /// The node's clock when it made the report, in nanoseconds. Reports
+    /// take different paths as routes change, so an older one can arrive
+    /// after a newer: the manager keeps the latest made.
+    pub made_ns: u64,
     /// Its links, by port.
     pub edges: Vec<Edge, MAX_LINKS>,
 }
@@ -126,6 +135,8 @@ impl Assembly {
 /// What collection knows of one link.
 #[derive(Default)]
 struct Port {
+    /// Whether the link listens for children's streams.
+    listening: bool,
     /// Whether the link was up at the last poll.
     up: bool,
     /// The route the peer advertised, and when it was last heard.
@@ -138,7 +149,6 @@ struct Port {
 pub(super) struct Collect<const N: usize> {
     manager: bool,
     ports: [Port; N],
-    listening: bool,
     /// The stream to the parent, on its link.
     up: Option<(usize, StreamId)>,
     /// The record going upstream, and how much of it has gone.
@@ -162,7 +172,6 @@ impl<const N: usize> Collect<N> {
         Collect {
             manager: false,
             ports: core::array::from_fn(|_| Port::default()),
-            listening: false,
             up: None,
             out: Vec::new(),
             sent: 0,
@@ -239,8 +248,11 @@ impl<const N: usize> Collect<N> {
         now: Instant,
     ) -> bool {
         let mut active = false;
-        if !self.listening {
-            self.listening = links.iter_mut().all(|l| l.listen(REPORT_PORT).is_ok());
+        // Each link listens once; one that refused is asked again.
+        for (port, link) in self.ports.iter_mut().zip(links.iter_mut()) {
+            if !port.listening {
+                port.listening = link.listen(REPORT_PORT).is_ok();
+            }
         }
         // Routes, and a parent. A link that comes up, or a route that
         // changes, is told at once rather than at the next round.
@@ -275,9 +287,13 @@ impl<const N: usize> Collect<N> {
         active |= self.upstream(links, parent, now);
         // This node's own report, when it changed or is due again, and
         // there is room for it.
-        let due = now >= self.report_at || own != self.reported;
+        let due = now >= self.report_at || own.edges != self.reported.edges;
         if parent.is_some() && due && self.out.is_empty() {
             self.report_at = now + REPORT_EVERY;
+            let own = Report {
+                made_ns: now.as_nanos(),
+                ..own
+            };
             self.queue(&own);
             self.reported = own;
         }
@@ -335,8 +351,16 @@ impl<const N: usize> Collect<N> {
                 links[i].state(stream),
                 Ok(StreamState::Connecting | StreamState::Established)
             );
-            if parent == Some(i) && alive {
+            // A better parent waits until the record in hand is written:
+            // the old one still relays it, and TCP delivers what was
+            // written before the close.
+            if alive && (parent == Some(i) || !self.out.is_empty()) {
                 return false;
+            }
+            if !alive {
+                // The parent refused or dropped it (not listening yet,
+                // say): asked again a little later, not on every poll.
+                self.connect_at = now + CONNECT_AGAIN;
             }
             let _ = links[i].close(stream);
             self.up = None;
@@ -351,9 +375,6 @@ impl<const N: usize> Collect<N> {
         let Some(peer) = links[i].peer() else {
             return false;
         };
-        // A parent that refuses (not listening yet) is asked again later,
-        // not on every poll.
-        self.connect_at = now + CONNECT_AGAIN;
         match links[i].connect(peer, REPORT_PORT) {
             Ok(stream) => {
                 self.up = Some((i, stream));
@@ -361,7 +382,10 @@ impl<const N: usize> Collect<N> {
                 self.report_at = now;
                 true
             }
-            Err(_) => false,
+            Err(_) => {
+                self.connect_at = now + CONNECT_AGAIN;
+                false
+            }
         }
     }
 
@@ -413,12 +437,17 @@ pub struct Collection<const NODES: usize> {
 }
 
 impl<const NODES: usize> Collection<NODES> {
-    /// Keeps `report`, replacing the node's earlier one. Returns false if
-    /// the book is full of other nodes.
+    /// Keeps `report` unless the book has a later one from its node (see
+    /// [`Report::made_ns`] and [`RESTARTED`]). Returns false if the book is
+    /// full of other nodes.
     pub fn add(&mut self, report: Report) -> bool {
         match self.reports.iter_mut().find(|r| r.dna == report.dna) {
             Some(old) => {
-                *old = report;
+                let behind = u128::from(old.made_ns.saturating_sub(report.made_ns));
+                let restarted = behind > RESTARTED.as_nanos();
+                if report.made_ns >= old.made_ns || restarted {
+                    *old = report;
+                }
                 true
             }
             None => self.reports.push(report).is_ok(),
@@ -435,19 +464,24 @@ impl<const NODES: usize> Collection<NODES> {
         self.reports.iter().find(|r| &r.dna == dna)
     }
 
-    /// Whether every node any report names has reported, and every edge
-    /// has been reported from both ends: nothing is missing that the
-    /// reports know of.
+    /// Whether there are reports, every node any report names has
+    /// reported, and every edge has been reported from both ends, port for
+    /// port: nothing is missing that the reports know of. A node that never
+    /// came up is named by no one; only a list of the rig's nodes can miss
+    /// it.
     pub fn complete(&self) -> bool {
-        self.reports.iter().all(|r| {
-            r.edges.iter().all(|e| {
-                self.get(&e.peer.dna).is_some_and(|p| {
-                    p.edges
-                        .iter()
-                        .any(|back| back.port == e.peer.port && back.peer.dna == r.dna)
+        !self.reports.is_empty()
+            && self.reports.iter().all(|r| {
+                r.edges.iter().all(|e| {
+                    self.get(&e.peer.dna).is_some_and(|p| {
+                        p.edges.iter().any(|back| {
+                            back.port == e.peer.port
+                                && back.peer.dna == r.dna
+                                && back.peer.port == e.port
+                        })
+                    })
                 })
             })
-        })
     }
 }
 

@@ -150,7 +150,9 @@ impl Transport for Fake {
     }
 
     fn send(&mut self, stream: StreamId, data: &[u8]) -> Result<usize, Error> {
-        self.slot(stream)?;
+        if self.slot(stream)? == StreamState::Closed {
+            return Err(Error::StreamClosed(stream.0));
+        }
         self.stats.stream_bytes_tx += data.len() as u64;
         Ok(data.len())
     }

@@ -394,13 +394,23 @@ fn run_mesh(args: &MeshArgs) -> ExitCode {
         }
     };
     let wired = 2 * report.edges.len();
+    let busiest = (0..args.nodes)
+        .map(|n| {
+            report
+                .edges
+                .iter()
+                .flat_map(|e| [e.a.0, e.b.0])
+                .filter(|&m| m == n)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
     println!(
-        "{} links; RAM {} bytes per link (TCP/IP, link layer and buffers), {} per node besides its links, {} per node with {} links",
+        "{} links; RAM {} bytes per link (TCP/IP, link layer and buffers), {} per node besides its links, {} for the busiest node, with {busiest} links",
         report.edges.len(),
         report.ram_per_link,
         report.ram_per_node,
-        report.ram_per_node + report.ram_per_link * wired.div_ceil(args.nodes),
-        wired.div_ceil(args.nodes)
+        report.ram_per_node + report.ram_per_link * busiest,
     );
     if report.shared_addresses > 0 {
         println!(
@@ -461,8 +471,12 @@ fn run_mesh(args: &MeshArgs) -> ExitCode {
         for missing in &report.missing {
             println!("missing: {missing}");
         }
+        let hint = match args.off {
+            Some(off) => format!("node {off} is off, as --off asked"),
+            None => "raise --deadline-ms or lower the fault rates".into(),
+        };
         eprintln!(
-            "error: reports-missing: {} things never reached the manager by {} ms; raise --deadline-ms or lower the fault rates",
+            "error: reports-missing: {} things never reached the manager by {} ms; {hint}",
             report.missing.len(),
             args.deadline_ms
         );

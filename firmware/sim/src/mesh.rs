@@ -148,7 +148,8 @@ pub struct MeshReport {
     /// RAM of one wired link: the stack with its link layer, and its
     /// buffers.
     pub ram_per_link: usize,
-    /// RAM of one node, its wired links' buffers aside.
+    /// RAM of one node besides its links: the request executor, collection
+    /// and the message buffers.
     pub ram_per_node: usize,
 }
 
@@ -170,6 +171,8 @@ pub enum MeshError {
     },
     /// The manager cannot be the node that is off.
     ManagerOff(usize),
+    /// The shell cannot be on the node that is off.
+    ShellOff(usize),
 }
 
 impl fmt::Display for MeshError {
@@ -185,6 +188,10 @@ impl fmt::Display for MeshError {
             MeshError::ManagerOff(node) => write!(
                 f,
                 "bad-node: node {node} cannot be both the manager and off; pick another manager"
+            ),
+            MeshError::ShellOff(node) => write!(
+                f,
+                "bad-node: node {node} is off, so it has no shell to attach to; pick another --node"
             ),
         }
     }
@@ -431,7 +438,8 @@ fn collect(rig: &mut Rig<'_>, mut progress: impl FnMut(u64, usize)) -> MeshRepor
         shared_addresses: shared,
         cycles,
         ram_per_link: size_of::<Stack<'_>>() + size_of::<Resources<'_, STREAM_BUFFER, WINDOW>>(),
-        ram_per_node: size_of::<MeshNode<'_>>(),
+        // The node holds its ports' stacks inline; those are the links'.
+        ram_per_node: size_of::<MeshNode<'_>>() - MAX_LINKS * size_of::<Option<Stack<'_>>>(),
     }
 }
 

@@ -104,6 +104,9 @@ impl Nodes {
                 nodes: config.nodes,
             }));
         }
+        if config.off == Some(shell) {
+            return Err(TransferError::Mesh(MeshError::ShellOff(shell)));
+        }
         Nodes::start("tidenet-mesh", move |[uart], stop, ready| {
             serve_mesh(&config, shell, uart, stop, ready)
         })
@@ -482,7 +485,15 @@ fn serve_mesh(config: &MeshConfig, k: usize, stream: UnixStream, stop: &AtomicBo
             // its own clock; a UART error means the other end hung up, and
             // the node runs on.
             while rig.next_at().is_some_and(|at| at <= target) {
-                rig.step(|i, node, now| i == k && shell.poll(node, now).unwrap_or(false));
+                rig.step(|i, node, now| {
+                    // The manager's records are taken and let go: the rig
+                    // runs on for the shell, not to collect.
+                    let mut active = false;
+                    while node.take_report().is_some() {
+                        active = true;
+                    }
+                    active | (i == k && shell.poll(node, now).unwrap_or(false))
+                });
             }
             // Idle: virtual time passes as fast as wall time, so that the
             // shell's time-outs mean what they say; then node k looks at

@@ -16,6 +16,7 @@ fn id(board: u8, port: u8) -> HardwareId {
 fn report(board: u8, peers: &[(u8, u8)]) -> Report {
     let mut r = Report {
         dna: [board; 12],
+        made_ns: 0,
         edges: Vec::new(),
     };
     for (port, &(peer, peer_port)) in peers.iter().enumerate() {
@@ -57,6 +58,7 @@ fn reassemble(stream: &[u8], reads: &[usize]) -> Result<StdVec<Report>, Error> {
 fn the_widest_report_fits_a_record() {
     let peers = [(255, 255); MAX_LINKS];
     let mut wide = report(255, &peers);
+    wide.made_ns = u64::MAX;
     for e in &mut wide.edges {
         e.ugn = Some(i64::MIN);
     }
@@ -121,4 +123,34 @@ fn a_collection_is_complete_when_every_edge_is_seen_from_both_ends() {
     );
     assert!(book.add(report(4, &[])));
     assert!(!book.add(report(5, &[])), "the book holds 4 nodes");
+}
+
+#[test]
+fn an_empty_book_or_edges_whose_ports_disagree_are_not_complete() {
+    let mut book: Collection<4> = Collection::default();
+    assert!(!book.complete(), "nothing collected is nothing complete");
+    // 1's port 0 says it reaches 2's port 0, but 2's port 0 says it
+    // reaches 1's port 5.
+    book.add(report(1, &[(2, 0)]));
+    book.add(report(2, &[(1, 5)]));
+    assert!(!book.complete());
+    book.add(report(2, &[(1, 0)]));
+    assert!(book.complete());
+}
+
+#[test]
+fn an_older_report_arriving_late_does_not_replace_a_newer_one() {
+    let made = |peers: &[(u8, u8)], ms: u64| Report {
+        made_ns: ms * 1_000_000,
+        ..report(1, peers)
+    };
+    let mut book: Collection<2> = Collection::default();
+    book.add(made(&[(2, 0), (3, 0)], 5_000));
+    // Made earlier, relayed the long way round: not taken.
+    book.add(made(&[(2, 0)], 4_990));
+    assert_eq!(book.get(&[1; 12]).unwrap().edges.len(), 2);
+    // Made more than a second before what the book has: the node's clock
+    // started over, so it rebooted, and its report is taken.
+    book.add(made(&[], 3));
+    assert!(book.get(&[1; 12]).unwrap().edges.is_empty());
 }

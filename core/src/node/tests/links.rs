@@ -305,3 +305,24 @@ fn a_port_with_nothing_wired_is_down_for_good_and_refuses_by_name() {
     assert_eq!(links[1].state, LinkState::Down(DownReason::Unwired));
     assert_eq!(links[1].local, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
 }
+
+#[test]
+fn a_transports_error_names_the_stream_by_the_nodes_id() {
+    let mut node = two_links();
+    let on = |link| Request::Connect {
+        peer: Peer::Link(link),
+        port: 7000,
+    };
+    response_of(&mut node, &on(0));
+    // Node id 1, the transport's stream 0 on link 1.
+    let Response::Opened { stream } = response_of(&mut node, &on(1)) else {
+        panic!("connect on link 1 failed");
+    };
+    assert_eq!(stream, 1);
+    node.links_mut()[1].streams[0] = Some(StreamState::Closed);
+    let send = Request::Send {
+        stream,
+        data: b"late",
+    };
+    assert_eq!(error_of(&mut node, &send), Error::StreamClosed(1));
+}
