@@ -54,6 +54,9 @@ fn usage() -> String {
         bench     run the simulator's benchmarks (`tidenet bench`) in release mode,\n            \
         further args going to it, then the Thunderbolt transport's on\n            \
         loopback, then the firmware's under QEMU\n  \
+        soak      run `tidenet soak` in release mode: random transfers and rigs,\n            \
+        each checked end to end; args go to it (--minutes N, default 2;\n            \
+        --seed S; --only K)\n  \
         help      print this message\n";
     usage
 }
@@ -118,6 +121,10 @@ const TEST: &[Step] = &[
         &["test", "-p", "tidenet-sim", "--test", "firmware", "--", "--ignored", "--test-threads=1"],
     ),
     Step::cargo(
+        "soak for 2 minutes: random transfers and rigs, each checked end to end (seed 1)",
+        &["run", "--release", "-p", "tidenet-sim", "--", "soak", "--minutes", "2", "--seed", "1"],
+    ),
+    Step::cargo(
         "run the async example: one node serving two peers at once",
         &["run", "--release", "-p", "tidenet-sim", "--example", "async_node"],
     ),
@@ -128,6 +135,8 @@ const TEST: &[Step] = &[
 ];
 
 /// `cargo xtask bench`; extra arguments go to `tidenet bench`.
+/// `tidenet soak`, which `cargo xtask soak` passes its arguments to.
+const SOAK: &[&str] = &["run", "--release", "-p", "tidenet-sim", "--", "soak"];
 const BENCH: &[&str] = &["run", "--release", "-p", "tidenet-sim", "--", "bench"];
 /// The Thunderbolt transport's benchmark on loopback.
 const BENCH_THUNDERBOLT: &[&str] = &["bench", "-p", "tidenet-thunderbolt"];
@@ -143,6 +152,7 @@ fn main() -> ExitCode {
     let result = match task.as_deref() {
         Some("test") if rest.is_empty() => run_steps(&root, TEST),
         Some("test") => return usage_error(&format!("'test' takes no arguments, got {rest:?}")),
+        Some("soak") => run_cargo(&root, SOAK, &rest),
         Some("bench") => run_cargo(&root, BENCH, &rest)
             .and_then(|()| run_cargo(&root, BENCH_THUNDERBOLT, &[]))
             .and_then(|()| firmware(&root))

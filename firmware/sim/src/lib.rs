@@ -29,6 +29,7 @@ use tidenet_tcpip::{Resources, TcpIp};
 pub mod executor;
 pub mod mesh;
 pub mod nodes;
+pub mod soak;
 pub mod topology;
 pub mod virtual_time;
 

@@ -15,6 +15,7 @@ use tidenet_model::{Faults, LinkConfig, CYCLE_NS};
 use tidenet_ringbuffer::wire::{frame_words, mtu_for_depth, MAX_MTU};
 use tidenet_sim::mesh::{mesh, MeshConfig};
 use tidenet_sim::nodes::Stack;
+use tidenet_sim::soak::Case;
 use tidenet_sim::topology::Topology;
 use tidenet_sim::{hex, link_ram, transfer, Driver, Report, TransferConfig, Window};
 use tidenet_thunderbolt::{Config, Peer, TransportError};
@@ -67,6 +68,26 @@ enum Command {
     /// that are not its neighbours. Prints when each stage finished, and
     /// exits non-zero if any report is missing by the deadline.
     Mesh(MeshArgs),
+    /// Transfers and rigs drawn at random (loss up to 50%, corruption up to
+    /// 10%, outages, latency, every depth from 12 to 4000 words, bus
+    /// speeds, both drivers, every window), each checked end to end, until
+    /// the time is up. Every failure prints the one command that reruns it.
+    /// Exits non-zero if any case failed.
+    Soak(SoakArgs),
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// Wall-clock minutes to run cases for.
+    #[arg(long, default_value_t = 2.0)]
+    minutes: f64,
+    /// The soak's seed; case K of a seed is always the same case. Drawn
+    /// from the clock and printed when not given.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run only case K of the seed: what a failure says to rerun.
+    #[arg(long, value_name = "K")]
+    only: Option<u64>,
 }
 
 #[derive(Args)]
@@ -351,6 +372,75 @@ fn main() -> ExitCode {
             die_on_sigpipe();
             run_mesh(&args)
         }
+        Command::Soak(args) => {
+            die_on_sigpipe();
+            soak(&args)
+        }
+    }
+}
+
+fn soak(args: &SoakArgs) -> ExitCode {
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    let cases: Box<dyn Iterator<Item = u64>> = match args.only {
+        Some(k) => Box::new(std::iter::once(k)),
+        None => Box::new(0..),
+    };
+    println!("tidenet soak: seed {seed}, {} minutes", args.minutes);
+    let budget = std::time::Duration::from_secs_f64(args.minutes.max(0.0) * 60.0);
+    let bar = ProgressBar::new(budget.as_secs().max(1)).with_style(
+        ProgressStyle::with_template("{bar:40} {elapsed}/{len}s {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let (mut runs, mut rigs, mut frames, mut bytes) = (0u64, 0u64, 0u64, 0u64);
+    let (mut failed, mut notices) = (0u64, 0u64);
+    for k in cases {
+        if args.only.is_none() && started.elapsed() >= budget {
+            break;
+        }
+        let case = Case::draw(seed, k);
+        runs += 1;
+        rigs += u64::from(matches!(case, Case::Mesh(_)));
+        match case.run() {
+            Ok(moved) => {
+                frames += moved.frames;
+                bytes += moved.bytes;
+                if let Some(notice) = moved.notice {
+                    notices += 1;
+                    bar.suspend(|| {
+                        println!("notice case {k}: {notice}");
+                        println!("  rerun:       tidenet soak --seed {seed} --only {k}");
+                        println!("  look closer: {}", case.flags());
+                    });
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                bar.suspend(|| {
+                    println!("FAIL case {k}: {e}");
+                    println!("  rerun:       tidenet soak --seed {seed} --only {k}");
+                    println!("  look closer: {}", case.flags());
+                });
+            }
+        }
+        bar.set_position(started.elapsed().as_secs());
+        bar.set_message(format!("{runs} cases, {failed} failed"));
+    }
+    bar.finish_and_clear();
+    println!(
+        "{runs} cases ({} transfers, {rigs} rigs) in {:.1} min: {frames} link frames, {bytes} stream bytes, {failed} failed, {notices} notices; seed {seed}",
+        runs - rigs,
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("error: soak-failed: {failed} of {runs} cases failed; each FAIL line says how to rerun it");
+        ExitCode::FAILURE
     }
 }
 
