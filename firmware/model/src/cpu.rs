@@ -5,13 +5,6 @@ use core::cell::Cell;
 use tidenet_core::ringbuffer::CYCLE_NS;
 use tidenet_core::time::Instant;
 
-/// The fewest words a CPU may access in a step, however short the link's
-/// latency: a link's handshake reads three words at once, and a step that
-/// allowed fewer would never let it finish. With a latency shorter than
-/// this many accesses, a CPU may run a few words past another; a write
-/// that lands late for it is counted (`Link::late_writes`).
-pub const STEP_WORDS: usize = 4;
-
 /// One node's management CPU: its own clock, in link cycles, and the cost
 /// of its bus.
 ///
@@ -118,15 +111,15 @@ impl Cpu {
         self.words_until(self.step.get().saturating_add(ahead))
     }
 
-    /// Words this CPU may access before cycle `until`. At least
-    /// [`STEP_WORDS`] at the start of a step, so that a CPU always makes
-    /// progress however short the latency; none once it is past.
+    /// Words this CPU may access before cycle `until`. At least one at the
+    /// start of a step, so that a CPU always makes progress however short
+    /// the latency; none once it is past.
     fn words_until(&self, until: u64) -> usize {
         let now = self.now.get();
         let left = until.saturating_sub(now);
         let words = usize::try_from(left / self.bus_cycles).unwrap_or(usize::MAX);
         if now == self.step.get() {
-            words.max(STEP_WORDS)
+            words.max(1)
         } else {
             words
         }

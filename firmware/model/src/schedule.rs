@@ -10,6 +10,13 @@ use crate::Cpu;
 /// The most CPUs one [`Schedule`] runs: bittide's largest topologies.
 pub const MAX_CPUS: usize = 64;
 
+/// The fewest words a step lets a CPU access, however short the link's
+/// latency: a link's handshake reads three words at once, and steps that
+/// allowed fewer would never let it finish. With a latency shorter than
+/// this many accesses, a CPU may run a few words past another; a write
+/// that lands late for it is counted (`Link::late_writes`).
+pub const STEP_WORDS: usize = 4;
+
 /// Runs simulated CPUs one step at a time, always the one whose next action
 /// is earliest (the lowest index among equals), so that no CPU acts before
 /// another has caught up with it.
@@ -128,8 +135,10 @@ impl<'c> Schedule<'c> {
         let woken = at + self.latency + 1;
         let first = others.map_or(woken, |t| t.clamp(at, woken));
         // The budget rounds down to whole words, but a poll that must make
-        // progress moves one: keep a word's margin.
-        cpu.set_horizon((first + self.latency + 1).saturating_sub(cpu.bus_cycles()));
+        // progress moves one: keep a word's margin. However short the
+        // latency, a step gets STEP_WORDS words.
+        let horizon = (first + self.latency + 1).saturating_sub(cpu.bus_cycles());
+        cpu.set_horizon(horizon.max(at + STEP_WORDS as u64 * cpu.bus_cycles()));
         let wake = run(index, cpu.instant());
         if cpu.cycles() == at && wake.is_some_and(|t| t <= cpu.instant()) {
             // A step that did no bus work and wants to go on at once would
