@@ -138,7 +138,8 @@ impl<S: Read + Write> Client<S> {
     }
 
     /// Reads frames until the reply to the current tag, or an error the
-    /// shell sent under tag 0 for a frame it could not read.
+    /// shell sent under tag 0 for a frame it could not read (which it sends
+    /// as a frame only once a request has come as one, and as text before).
     fn read_reply(&mut self) -> Result<Response<'_>, ClientError> {
         let deadline = Instant::now() + self.timeout;
         loop {

@@ -10,8 +10,13 @@
 //!
 //! Binary mode shares the UART. A zero byte opens a COBS frame and the next
 //! zero closes it; the node answers each frame with a frame, and typed text
-//! between frames still works. See [`frame`](crate::frame) for the rules and
-//! the docs' shell reference for the wire format.
+//! between frames still works. A zero followed by bytes that cannot begin a
+//! request is line noise: it is dropped and the bytes after it are text, so a
+//! command typed right after noise still runs. Errors about frames the shell
+//! could not read go out as frames only while a script is using the line (a
+//! request has come as a frame since the last Enter), and as text lines
+//! otherwise. See the `frame` module for the rules and the docs' shell
+//! reference for the wire format.
 //!
 //! The shell knows no transport: it speaks only to a `Node` over any
 //! [`tidenet_core::Transport`]. It is `#![no_std]` and allocation-free; the

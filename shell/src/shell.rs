@@ -13,7 +13,7 @@ use tidenet_core::time::Instant;
 use tidenet_core::{Error, Transport};
 
 use crate::command::{self, Commands, Fault};
-use crate::frame::{Framed, Framer};
+use crate::frame::{Framed, Framer, PROBE_MAX};
 use crate::port::{Lines, Port, Tx};
 use crate::render::render;
 
@@ -164,6 +164,13 @@ pub struct Shell<'a, U: Write> {
     /// `typeahead` meanwhile.
     waiting: Option<Mode>,
     typeahead: &'a mut Deque<u8, TYPEAHEAD>,
+    /// Bytes of a frame found to be noise, to be read again as text before
+    /// the type-ahead and the UART.
+    replay: Deque<u8, PROBE_MAX>,
+    /// The line is in binary use: since the last Enter, a frame that decoded
+    /// as a request has been answered. Errors about frames the shell could
+    /// not read then go out as frames; otherwise as text.
+    binary: bool,
     tag: u16,
     keys: Keys,
     /// The line being typed no longer fits.
@@ -199,6 +206,8 @@ impl<'a, U: Read + ReadReady + Write> Shell<'a, U> {
             inner,
             waiting: None,
             typeahead,
+            replay: Deque::new(),
+            binary: false,
             tag: 0,
             keys: Keys::default(),
             overflow: false,
@@ -224,7 +233,7 @@ impl<'a, U: Read + ReadReady + Write> Shell<'a, U> {
             active = true;
         }
         if let Some(e) = self.framer.expire(now) {
-            self.write_error_frame(e)?;
+            self.frame_error(e)?;
             active = true;
         }
         while self.waiting.is_none() {
@@ -239,12 +248,27 @@ impl<'a, U: Read + ReadReady + Write> Shell<'a, U> {
                     let Some(message) = self.framer.buf().get(..len) else {
                         continue;
                     };
+                    // A header the node cannot read makes the frame one the
+                    // shell could not read; any other is answered under its
+                    // tag, and a request marks the line as in binary use.
+                    let Ok((header, body)) = proto::split(message) else {
+                        self.frame_error(Error::MalformedRequest)?;
+                        continue;
+                    };
+                    self.binary |= proto::decode_request(header, body).is_ok();
                     match node.request(message, now) {
                         Ok(()) => self.waiting = Some(Mode::Binary),
                         Err(e) => self.write_error_frame(e)?,
                     }
                 }
-                Framed::Bad(e) => self.write_error_frame(e)?,
+                Framed::Bad(e) => self.frame_error(e)?,
+                Framed::Noise(bytes) => {
+                    // Cannot fail: no byte reaches the framer while any are
+                    // left to replay, and both hold PROBE_MAX.
+                    for byte in bytes {
+                        let _ = self.replay.push_back(byte);
+                    }
+                }
             }
             if let Some(mode) = self.waiting {
                 if let Some(reply) = node.take_reply() {
@@ -280,9 +304,14 @@ impl<'a, U: Read + ReadReady + Write> Shell<'a, U> {
         self.framer.expires_at()
     }
 
-    /// The next input byte: held ones first, then the UART's.
+    /// The next input byte: replayed noise first, then held ones, then the
+    /// UART's.
     fn read_byte(&mut self) -> Result<Option<u8>, U::Error> {
-        match self.typeahead.pop_front() {
+        match self
+            .replay
+            .pop_front()
+            .or_else(|| self.typeahead.pop_front())
+        {
             Some(byte) => Ok(Some(byte)),
             None => self.read_uart(),
         }
@@ -307,6 +336,10 @@ impl<'a, U: Read + ReadReady + Write> Shell<'a, U> {
         now: Instant,
     ) -> Result<(), U::Error> {
         let enter = byte == b'\r' || byte == b'\n';
+        if enter {
+            // A person is at the line; or a script typed, and wants text.
+            self.binary = false;
+        }
         if enter && self.keys.in_sequence() {
             // Line noise left a sequence open; end it with a final byte the
             // editor ignores, so that Enter still runs the line.
@@ -395,6 +428,18 @@ impl<'a, U: Read + ReadReady + Write> Shell<'a, U> {
                 }
             }
         }
+    }
+
+    /// Reports a frame the shell could not read: under tag 0 while the line
+    /// is in binary use, else as a text line above the one being typed.
+    fn frame_error(&mut self, e: Error) -> Result<(), U::Error> {
+        if self.binary {
+            return self.write_error_frame(e);
+        }
+        self.cli.write(|w| {
+            let _ = writeln!(w, "error: {e}");
+            Ok(())
+        })
     }
 
     /// Answers a frame that could not be used, under tag 0.

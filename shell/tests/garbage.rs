@@ -246,6 +246,41 @@ fn frames(output: &[u8]) -> Vec<Vec<u8>> {
     frames
 }
 
+fn cobs_bytes(message: &[u8]) -> Vec<u8> {
+    let mut wire = std::vec![0u8; cobs::max_encoding_length(message.len())];
+    let n = cobs::encode(message, &mut wire);
+    wire.truncate(n);
+    wire
+}
+
+/// `message` between zeros, as a frame; it need not be a request.
+fn raw_frame(message: &[u8]) -> Vec<u8> {
+    let mut frame = std::vec![0u8];
+    frame.extend(cobs_bytes(message));
+    frame.push(0);
+    frame
+}
+
+/// Sends a binary `status`, which puts the line in binary use, and checks
+/// its reply is a frame. Returns the time it ends at.
+fn into_binary_use(
+    shell: &mut Shell<'_, Uart>,
+    node: &mut Node<Fake>,
+    uart: &Uart,
+    now: Instant,
+) -> Instant {
+    uart.take_output();
+    uart.feed(&encode_frame(1, &Request::Status));
+    let now = settle(shell, node, uart, now);
+    let replies = frames(&uart.take_output());
+    assert_eq!(replies.len(), 1, "no reply to a binary status");
+    assert!(matches!(
+        proto::decode_response(&replies[0]),
+        Ok((Header { tag: 1, .. }, Response::Status(_)))
+    ));
+    now
+}
+
 /// Feeds `noise` to a fresh shell and checks it recovers.
 fn recovers_from(noise: &[u8]) -> Result<(), TestCaseError> {
     rig!(uart, shell, node);
@@ -341,27 +376,104 @@ proptest! {
         recovers_from(&noise)?;
     }
 
+    /// Once the line is in binary use, every frame that begins with a
+    /// header, whatever follows it (a body that is no request, bad COBS, too
+    /// many bytes), gets exactly one reply frame and no text.
     #[test]
-    fn garbage_frames_get_error_frames_and_no_panic(
-        frames_in in proptest::collection::vec(proptest::collection::vec(1u8..=255, 1..700), 1..6),
+    fn in_binary_use_every_frame_with_a_header_gets_one_reply_frame(
+        frames_in in proptest::collection::vec(
+            (
+                1u8..=7,
+                any::<u16>(),
+                proptest::collection::vec(any::<u8>(), 0..600),
+                any::<prop::sample::Index>(),
+                proptest::collection::vec(1u8..=255, 0..700),
+            ),
+            1..6,
+        ),
     ) {
         rig!(uart, shell, node);
+        let now = into_binary_use(&mut shell, &mut node, &uart, Instant::ZERO);
         let mut input = Vec::new();
-        for f in &frames_in {
+        for (version, tag, body, cut, tail) in &frames_in {
+            let mut message = [0u8; 700];
+            let header = Header { version: *version, tag: *tag };
+            let len = postcard::to_slice(&(header, ()), &mut message).unwrap().len();
+            message[len..len + body.len()].copy_from_slice(body);
+            let raw = cobs_bytes(&message[..len + body.len()]);
+            // Keep the header's bytes (a code byte and at most four), cut
+            // anywhere after them, and add any bytes.
+            let keep = raw.len().min(6);
+            let keep = keep + cut.index(raw.len() - keep + 1);
             input.push(0);
-            input.extend_from_slice(f);
+            input.extend_from_slice(&raw[..keep]);
+            input.extend_from_slice(tail);
             input.push(0);
         }
         uart.feed(&input);
-        let now = settle(&mut shell, &mut node, &uart, Instant::ZERO);
+        let now = settle(&mut shell, &mut node, &uart, now);
         let output = uart.take_output();
-        // One reply frame per frame sent, each a decodable response.
+        prop_assert_eq!(output.first(), Some(&0), "{:02x?}", output);
+        prop_assert!(lines(&output).is_empty(), "text in {:02x?}", output);
         let replies = frames(&output);
         prop_assert_eq!(replies.len(), frames_in.len(), "{:02x?}", output);
         for reply in &replies {
             prop_assert!(proto::decode_response(reply).is_ok());
         }
         answers_after_noise(&mut shell, &mut node, &uart, now)?;
+    }
+
+    /// A zero followed by bytes that cannot begin a request is dropped, and
+    /// the shell goes on exactly as if it had never come: the same echo, the
+    /// same replies, whatever is typed after it.
+    #[test]
+    fn a_zero_before_what_cannot_be_a_request_changes_nothing(
+        start in prop_oneof![
+            // A code byte of 1: a zero byte where the version goes.
+            (1u8..=255).prop_map(|b| std::vec![1, b]),
+            // A version byte above 7: what a typed key gives.
+            (2u8..=255, 8u8..=255).prop_map(|(c, v)| std::vec![c, v]),
+            // A tag that overflows a u16.
+            (1u8..=7, 4u8..=255).prop_map(|(v, t)| std::vec![5, v, 0xff, 0xff, t]),
+        ],
+        typed in proptest::collection::vec(
+            prop_oneof![
+                8 => 0x20u8..0x7f,
+                1 => Just(b'\r'),
+                1 => Just(0x1bu8),
+                1 => 1u8..=255,
+            ],
+            0..64,
+        ),
+        binary in any::<bool>(),
+    ) {
+        let mut rest = start;
+        rest.extend_from_slice(&typed);
+        rest.extend_from_slice(b"\rstatus\r");
+        let mut with_zero = std::vec![0u8];
+        with_zero.extend_from_slice(&rest);
+        let outputs = [with_zero, rest].map(|input| {
+            rig!(uart, shell, node);
+            let now = if binary {
+                into_binary_use(&mut shell, &mut node, &uart, Instant::ZERO)
+            } else {
+                Instant::ZERO
+            };
+            uart.feed(&input);
+            let now = settle(&mut shell, &mut node, &uart, now);
+            settle(&mut shell, &mut node, &uart, now + FRAME_TIMEOUT);
+            uart.take_output()
+        });
+        prop_assert_eq!(
+            String::from_utf8_lossy(&outputs[0]),
+            String::from_utf8_lossy(&outputs[1])
+        );
+        let stack = std::format!("stack={STACK}");
+        prop_assert!(
+            lines(&outputs[0]).contains(&stack),
+            "status did not run: {:?}",
+            lines(&outputs[0])
+        );
     }
 }
 
@@ -577,48 +689,240 @@ fn help_lists_every_command() {
     }
 }
 
+/// What a stray zero looks like on a UART: line noise, a break as a cable
+/// is plugged in (a zero, perhaps more zeros or a 0xff), a key pressed at
+/// the same time.
+const NOISE: [&[u8]; 8] = [
+    b"\0",
+    b"\0\0\0",
+    b"\0\xff",
+    b"\0\x01",
+    b"\0\x1b",
+    b"\0\r",
+    b"\0\xc3",
+    b"\0\0\xfe",
+];
+
+/// The issue this pins down: the command typed right after the noise is
+/// not swallowed by a frame the noise seemed to open, and no error, text or
+/// binary, is printed for the noise.
 #[test]
-fn a_half_frame_times_out_to_one_error_frame_and_text_works() {
-    rig!(uart, shell, node);
-    let frame = encode_frame(3, &Request::Status);
-    uart.feed(&frame[..frame.len() / 2]);
-    let now = settle(&mut shell, &mut node, &uart, Instant::ZERO);
-    assert!(uart.take_output().is_empty(), "no reply to half a frame");
-    let at = shell.poll_at().expect("the half frame has a deadline");
-    assert_eq!(at, Instant::ZERO + FRAME_TIMEOUT);
-    settle(
-        &mut shell,
-        &mut node,
-        &uart,
-        Instant::from_nanos(at.as_nanos() - 1),
-    );
-    assert!(uart.take_output().is_empty(), "not yet");
-    settle(&mut shell, &mut node, &uart, at);
-    let replies = frames(&uart.take_output());
-    assert_eq!(replies.len(), 1);
-    let (header, response) = proto::decode_response(&replies[0]).unwrap();
-    assert_eq!(header.tag, 0);
-    assert_eq!(response, Response::Error(Error::IncompleteFrame));
-    let out = type_lines(&mut shell, &mut node, &uart, now, b"status\r");
-    assert!(out.iter().any(|l| l == "ok"), "{out:?}");
+fn noise_followed_at_once_by_a_command_runs_the_command() {
+    for binary in [false, true] {
+        for noise in NOISE {
+            rig!(uart, shell, node);
+            let now = if binary {
+                into_binary_use(&mut shell, &mut node, &uart, Instant::ZERO)
+            } else {
+                Instant::ZERO
+            };
+            let mut input = noise.to_vec();
+            input.extend_from_slice(b"status\r");
+            uart.feed(&input);
+            // No time passes: the reply does not wait for a frame to expire.
+            settle(&mut shell, &mut node, &uart, now);
+            assert_eq!(shell.poll_at(), None, "{noise:02x?}: a frame is left open");
+            let output = uart.take_output();
+            assert!(
+                !output.contains(&0),
+                "{noise:02x?}: a frame in {output:02x?}"
+            );
+            let out = lines(&output);
+            assert!(
+                out.contains(&std::format!("stack={STACK}")),
+                "{noise:02x?}: {out:?}"
+            );
+            assert_eq!(
+                out.last().map(String::as_str),
+                Some("ok"),
+                "{noise:02x?}: {out:?}"
+            );
+            assert!(error_lines(&out).is_empty(), "{noise:02x?}: {out:?}");
+        }
+    }
 }
 
+/// Noise in the middle of a typed line loses none of it.
 #[test]
-fn an_over_long_frame_gives_one_frame_too_long_error() {
+fn noise_inside_a_typed_line_loses_none_of_it() {
     rig!(uart, shell, node);
-    let mut input = std::vec![0u8];
-    input.extend(std::iter::repeat_n(0x41, tidenet_shell::FRAME_MAX + 100));
-    input.push(0);
-    uart.feed(&input);
-    settle(&mut shell, &mut node, &uart, Instant::ZERO);
-    let replies = frames(&uart.take_output());
-    assert_eq!(replies.len(), 1);
-    let (header, response) = proto::decode_response(&replies[0]).unwrap();
-    assert_eq!(header.tag, 0);
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, b"sta\0tus\r");
+    assert!(out.contains(&std::format!("stack={STACK}")), "{out:?}");
+    assert!(error_lines(&out).is_empty(), "{out:?}");
+}
+
+/// Frames the shell could not read, each with the error it gets, and
+/// whether it ends only when `FRAME_TIMEOUT` has passed.
+fn unreadable_frames() -> Vec<(Vec<u8>, Error, bool)> {
+    let mut half = encode_frame(3, &Request::Status);
+    half.truncate(half.len() - 2);
+    // A header, then more than the frame buffer holds.
+    let mut long = std::vec![0u8, 0x02, proto::VERSION];
+    long.extend(std::iter::repeat_n(0x41, tidenet_shell::FRAME_MAX + 100));
+    long.push(0);
+    std::vec![
+        (half, Error::IncompleteFrame, true),
+        // Version 1 and then not COBS: the code byte 9 promises 8 bytes.
+        (
+            std::vec![0, 0x09, 0x01, 0x00],
+            Error::MalformedRequest,
+            false
+        ),
+        // COBS, but only a version byte: no header.
+        (raw_frame(&[proto::VERSION]), Error::MalformedRequest, false),
+        (long, Error::frame_too_long(tidenet_shell::FRAME_MAX), false),
+    ]
+}
+
+/// Sends `frame` and lets it end; returns the output and the time.
+fn send_unreadable(
+    shell: &mut Shell<'_, Uart>,
+    node: &mut Node<Fake>,
+    uart: &Uart,
+    now: Instant,
+    frame: &[u8],
+    times_out: bool,
+) -> (Vec<u8>, Instant) {
+    uart.take_output();
+    uart.feed(frame);
+    let now = settle(shell, node, uart, now);
+    if times_out {
+        let at = shell.poll_at().expect("the half frame has a deadline");
+        assert_eq!(at, now + FRAME_TIMEOUT);
+        settle(shell, node, uart, Instant::from_nanos(at.as_nanos() - 1));
+        assert!(
+            uart.output.borrow().is_empty(),
+            "an error before the timeout"
+        );
+        let now = settle(shell, node, uart, at);
+        return (uart.take_output(), now);
+    }
+    (uart.take_output(), now)
+}
+
+/// Before any request has come as a frame, a person is at the line: an
+/// error about a frame the shell could not read is a text line, and the
+/// next typed command works.
+#[test]
+fn before_binary_use_an_unreadable_frame_gets_one_text_error() {
+    for (frame, error, times_out) in unreadable_frames() {
+        rig!(uart, shell, node);
+        let (output, now) = send_unreadable(
+            &mut shell,
+            &mut node,
+            &uart,
+            Instant::ZERO,
+            &frame,
+            times_out,
+        );
+        assert!(!output.contains(&0), "{error:?}: a frame in {output:02x?}");
+        assert_eq!(
+            error_lines(&lines(&output)),
+            [&std::format!("error: {error}")],
+            "{output:02x?}"
+        );
+        let out = type_lines(&mut shell, &mut node, &uart, now, b"status\r");
+        assert_eq!(out.last().map(String::as_str), Some("ok"), "{out:?}");
+    }
+}
+
+/// Once a request has come as a frame, a script is at the line: the same
+/// errors come back as frames under tag 0, as they always have, and no text.
+#[test]
+fn in_binary_use_an_unreadable_frame_gets_one_error_frame() {
+    for (frame, error, times_out) in unreadable_frames() {
+        rig!(uart, shell, node);
+        let now = into_binary_use(&mut shell, &mut node, &uart, Instant::ZERO);
+        let (output, now) = send_unreadable(&mut shell, &mut node, &uart, now, &frame, times_out);
+        assert!(
+            lines(&output).is_empty(),
+            "{error:?}: text in {output:02x?}"
+        );
+        let replies = frames(&output);
+        assert_eq!(replies.len(), 1, "{error:?}: {output:02x?}");
+        assert_eq!(
+            proto::decode_response(&replies[0]),
+            Ok((Header::new(0), Response::Error(error)))
+        );
+        // Still in binary use: the next mistake is a frame too.
+        let (output, now) = send_unreadable(&mut shell, &mut node, &uart, now, &frame, times_out);
+        assert_eq!(frames(&output).len(), 1, "{error:?}: {output:02x?}");
+        let out = type_lines(&mut shell, &mut node, &uart, now, b"status\r");
+        assert_eq!(out.last().map(String::as_str), Some("ok"), "{out:?}");
+    }
+}
+
+/// Enter hands the line back to text: after a typed line, even an empty
+/// one, frame errors are text again until the next request frame.
+#[test]
+fn enter_ends_binary_use() {
+    let (frame, error, _) = unreadable_frames().swap_remove(1);
+    for typed in [&b"status\r"[..], b"\r", b"\n"] {
+        rig!(uart, shell, node);
+        let now = into_binary_use(&mut shell, &mut node, &uart, Instant::ZERO);
+        type_lines(&mut shell, &mut node, &uart, now, typed);
+        let (output, now) = send_unreadable(&mut shell, &mut node, &uart, now, &frame, false);
+        assert!(!output.contains(&0), "{typed:02x?}: {output:02x?}");
+        assert_eq!(
+            error_lines(&lines(&output)),
+            [&std::format!("error: {error}")]
+        );
+        let now = into_binary_use(&mut shell, &mut node, &uart, now);
+        let (output, _) = send_unreadable(&mut shell, &mut node, &uart, now, &frame, false);
+        assert_eq!(frames(&output).len(), 1, "{typed:02x?}: {output:02x?}");
+    }
+}
+
+/// A frame that reads as a header but is no request (another version, or a
+/// body that does not decode) is answered under its tag as always, but says
+/// nothing about who is at the line: it does not start binary use.
+#[test]
+fn only_a_request_of_this_version_starts_binary_use() {
+    let (frame, error, _) = unreadable_frames().swap_remove(1);
+    let newer = Header {
+        version: proto::VERSION + 1,
+        tag: 9,
+    };
+    let mut message = [0u8; 8];
+    let len = proto::encode(newer, &Request::Status, &mut message).unwrap();
+    for not_a_request in [
+        raw_frame(&message[..len]),
+        raw_frame(&[proto::VERSION, 9, 200]),
+    ] {
+        rig!(uart, shell, node);
+        uart.feed(&not_a_request);
+        let now = settle(&mut shell, &mut node, &uart, Instant::ZERO);
+        let replies = frames(&uart.take_output());
+        assert_eq!(replies.len(), 1);
+        assert_eq!(
+            proto::decode_response(&replies[0]).map(|(h, _)| h.tag),
+            Ok(9)
+        );
+        let (output, _) = send_unreadable(&mut shell, &mut node, &uart, now, &frame, false);
+        assert_eq!(
+            error_lines(&lines(&output)),
+            [&std::format!("error: {error}")]
+        );
+    }
+}
+
+/// A text error comes above the line being typed, which the editor prints
+/// again after it, and the line goes on to run.
+#[test]
+fn a_text_frame_error_keeps_the_line_being_typed() {
+    rig!(uart, shell, node);
+    let (frame, error, _) = unreadable_frames().swap_remove(1);
+    let mut input = b"sta".to_vec();
+    input.extend_from_slice(&frame);
+    input.extend_from_slice(b"tus\r");
+    let out = type_lines(&mut shell, &mut node, &uart, Instant::ZERO, &input);
     assert_eq!(
-        response,
-        Response::Error(Error::frame_too_long(tidenet_shell::FRAME_MAX))
+        error_lines(&out),
+        [&std::format!("error: {error}")],
+        "{out:?}"
     );
+    assert!(out.contains(&std::format!("stack={STACK}")), "{out:?}");
+    assert_eq!(out.last().map(String::as_str), Some("ok"), "{out:?}");
 }
 
 #[test]
