@@ -19,6 +19,7 @@
 //! smoltcp appears only in `tidenet-tcpip`.
 #![no_std]
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 #[cfg(test)]
 extern crate std;

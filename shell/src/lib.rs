@@ -24,6 +24,7 @@
 //! shell over any byte stream.
 #![no_std]
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 #[cfg(any(test, feature = "std"))]
 extern crate std;

@@ -5,6 +5,7 @@
 //! ones: `.ci/run` is `cargo xtask test` and nothing else. Plain std, no
 //! dependencies, so it builds in seconds on a fresh checkout. What it needs
 //! beyond cargo (the riscv32imc target, QEMU) it installs.
+#![forbid(unsafe_code)]
 
 use std::env;
 use std::ffi::OsString;
@@ -108,6 +109,10 @@ const TEST: &[Step] = &[
             "tidenet-node", "--features", "tidenet-core/async",
             "--target", RISCV_TARGET,
         ],
+    ),
+    Step::cargo(
+        "lint every crate and target (cargo clippy -D warnings)",
+        &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"],
     ),
     Step::call("build the firmware image and check its memory use", firmware),
     Step::call("install QEMU if it is missing", ensure_qemu),

@@ -55,6 +55,7 @@
 //! [`burst_budget`]: tidenet_core::ringbuffer::ReceiveRingbuffer::burst_budget
 #![no_std]
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod cpu;
 mod direction;

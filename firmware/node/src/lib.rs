@@ -24,6 +24,7 @@
 //! [`Aligner`]: tidenet_core::ringbuffer::Aligner
 #![no_std]
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use embedded_io::{Read, ReadReady, Write};
 use tidenet_core::node::Node;

@@ -9,6 +9,7 @@
 //!
 //! [`client`]: https://docs.rs/tidenet-shell (the `client` module of tidenet-shell)
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::io::{self, Read, Write};

@@ -38,6 +38,7 @@
 //! [`Error::Unsupported`].
 #![no_std]
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use core::net::{IpAddr, Ipv4Addr};
 

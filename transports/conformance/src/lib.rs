@@ -18,6 +18,7 @@
 //! executor, clock and link signal. It adds only embassy-futures' `join`
 //! and embedded-io-async's `Read` and `Write`, which those futures use
 //! already.
+#![forbid(unsafe_code)]
 
 #[cfg(feature = "async")]
 pub mod asynch;

@@ -29,6 +29,7 @@
 //! The frames in flight live in a window the caller provides.
 #![no_std]
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 #[cfg(test)]
 extern crate std;

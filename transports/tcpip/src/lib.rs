@@ -17,6 +17,7 @@
 //! `#![no_std]` and allocation-free: the firmware image runs all of it.
 #![no_std]
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod device;
 pub mod tcp_watch;
