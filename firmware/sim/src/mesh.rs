@@ -224,14 +224,9 @@ impl Rig<'_> {
     /// When the next step would run, in cycles; `None` if none will.
     pub(crate) fn next_at(&self) -> Option<u64> {
         let (links, wired) = (self.links, self.wired);
-        let landing = |i: usize| {
-            wired[i]
-                .iter()
-                .flatten()
-                .filter_map(|&(e, side)| links[e].borrow().next_landing(side))
-                .min()
-        };
-        self.schedule.peek(landing).map(|(_, at)| at)
+        self.schedule
+            .peek(|i| landing(links, wired, i))
+            .map(|(_, at)| at)
     }
 
     /// The latest any CPU has got to, in cycles.
@@ -247,28 +242,38 @@ impl Rig<'_> {
         mut also: impl FnMut(usize, &mut MeshNode<'_>, Instant) -> bool,
     ) -> Option<usize> {
         let (links, wired, nodes) = (self.links, self.wired, &mut self.nodes);
-        let landing = |i: usize| {
-            wired[i]
-                .iter()
-                .flatten()
-                .filter_map(|&(e, side)| links[e].borrow().next_landing(side))
-                .min()
-        };
-        self.schedule.step(landing, |i, now| {
-            for &(e, side) in wired[i].iter().flatten() {
-                links[e]
-                    .borrow_mut()
-                    .take_landed(side, now.as_nanos() / CYCLE_NS);
-            }
-            let node = &mut nodes[i];
-            let active = node.poll(now) | also(i, node, now);
-            if active {
-                Some(now)
-            } else {
-                node.poll_at(now)
-            }
-        })
+        self.schedule.step(
+            |i| landing(links, wired, i),
+            |i, now| {
+                for &(e, side) in wired[i].iter().flatten() {
+                    links[e]
+                        .borrow_mut()
+                        .take_landed(side, now.as_nanos() / CYCLE_NS);
+                }
+                let node = &mut nodes[i];
+                let active = node.poll(now) | also(i, node, now);
+                if active {
+                    Some(now)
+                } else {
+                    node.poll_at(now)
+                }
+            },
+        )
     }
+}
+
+/// When the next write burst lands in one of node `i`'s receive memories:
+/// the model's link interrupt, for the node as a whole.
+fn landing(
+    links: &[RefCell<Link<'_>>],
+    wired: &[[Option<(usize, Side)>; MAX_LINKS]],
+    i: usize,
+) -> Option<u64> {
+    wired[i]
+        .iter()
+        .flatten()
+        .filter_map(|&(e, side)| links[e].borrow().next_landing(side))
+        .min()
 }
 
 /// Builds the rig `config` describes and hands it to `run`.
