@@ -37,6 +37,16 @@ use crate::{link_config, sim_id, TransferError, STREAM_BUFFER, WINDOW};
 const LINK_UP: Duration = Duration::from_secs(1);
 /// How long the thread sleeps when both nodes are idle.
 const IDLE_SLEEP: WallDuration = WallDuration::from_micros(100);
+/// The most virtual time one idle round lets pass, however long the host
+/// took over it: less than a link's heartbeat, so that a host too busy to
+/// keep up slows the nodes down instead of jumping every clock past the
+/// time after which a link takes its peer for silent.
+const IDLE_MAX: WallDuration = WallDuration::from_micros(500);
+
+/// The link cycles an idle round of `slept` lets pass.
+fn idle_cycles(slept: WallDuration) -> u64 {
+    slept.min(IDLE_MAX).as_nanos() as u64 / CYCLE_NS
+}
 /// The read timeout of the UART ends handed out, so that clients can give up.
 const CLIENT_READ_TIMEOUT: WallDuration = WallDuration::from_millis(20);
 
@@ -396,7 +406,7 @@ impl Sim<'_, '_> {
             // terminal, then let both nodes look at their UARTs.
             let slept = WallInstant::now();
             thread::sleep(IDLE_SLEEP);
-            target += slept.elapsed().as_nanos() as u64 / CYCLE_NS;
+            target += idle_cycles(slept.elapsed());
             for (i, cpu) in self.cpus.iter().enumerate() {
                 cpu.advance_to(target);
                 schedule.wake(i);
@@ -500,7 +510,7 @@ fn serve_mesh(config: &MeshConfig, k: usize, stream: UnixStream, stop: &AtomicBo
             // its UART.
             let slept = WallInstant::now();
             thread::sleep(IDLE_SLEEP);
-            target += slept.elapsed().as_nanos() as u64 / CYCLE_NS;
+            target += idle_cycles(slept.elapsed());
             for cpu in rig.cpus {
                 cpu.advance_to(target);
             }
