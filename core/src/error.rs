@@ -6,6 +6,8 @@ use core::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::node::RemotePolicy;
+
 /// Everything a [`crate::Transport`] operation can fail with.
 ///
 /// The `Display` text is what the shell prints after `error: `; it starts with
@@ -84,6 +86,8 @@ pub enum Error {
     /// control channel reads 16 bytes starting with a probe magic as a ping
     /// or a pong.
     ReservedDatagram,
+    /// The node's remote policy does not let a peer run this request.
+    Forbidden(RemotePolicy),
 }
 
 /// Sizes and counts travel as `u32` (the protocol has no `usize`); these
@@ -178,6 +182,15 @@ impl fmt::Display for Error {
                 f,
                 "reserved-datagram: the stack would read this datagram as one of its own probes; change its first bytes or its length"
             ),
+            Error::Forbidden(policy) => write!(
+                f,
+                "forbidden: this node lets peers run {}; run the command on its own shell, or start it with a wider remote policy",
+                match policy {
+                    RemotePolicy::Off => "nothing",
+                    RemotePolicy::ReadOnly => "only status, links and stats",
+                    RemotePolicy::Full => "everything",
+                }
+            ),
         }
     }
 }
@@ -200,6 +213,7 @@ impl embedded_io::Error for Error {
             Error::Unsupported | Error::UnsupportedVersion { .. } | Error::NotRemotable => {
                 Kind::Unsupported
             }
+            Error::Forbidden(_) => Kind::PermissionDenied,
             Error::TooManyStreams { .. } | Error::TooManyListeners { .. } => Kind::OutOfMemory,
             Error::InvalidPort
             | Error::NotListening(_)

@@ -45,6 +45,37 @@ pub const IDENTIFY_EVERY: Duration = Duration::from_millis(20);
 /// The longest wait between two tries to tell a peer who this end is.
 pub const IDENTIFY_MAX: Duration = Duration::from_millis(1280);
 
+/// What a peer may run on this node through `remote`.
+///
+/// On a board's ringbuffer links only the node at the far end of a link
+/// can send at all, so `Full` is the default. A host on a shared network
+/// interface should be stricter; `tidenet node` starts Thunderbolt nodes
+/// `ReadOnly`. The variants' order is their number on the wire.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RemotePolicy {
+    /// Nothing: every remote request is refused.
+    Off,
+    /// Only what reads: `status`, `links` and `stats`.
+    ReadOnly,
+    /// Every request a shell can run here.
+    #[default]
+    Full,
+}
+
+impl RemotePolicy {
+    /// Whether a peer may run `request`.
+    pub fn allows(self, request: &Request<'_>) -> bool {
+        match self {
+            RemotePolicy::Off => false,
+            RemotePolicy::ReadOnly => matches!(
+                request,
+                Request::Status | Request::Links | Request::Stats { .. }
+            ),
+            RemotePolicy::Full => true,
+        }
+    }
+}
+
 /// A request that is waiting for a link, or a reply waiting to be taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Job {
@@ -168,6 +199,10 @@ pub struct Node<T, const N: usize = 1> {
     collect: Collect<N>,
     /// The link the next poll starts at.
     turn: usize,
+    /// What peers may run here, and how many of their requests each link
+    /// refused.
+    remote: RemotePolicy,
+    refused: [u64; N],
     book: Book,
     job: Job,
     next_tag: u16,
@@ -194,6 +229,8 @@ impl<T: Transport, const N: usize> Node<T, N> {
             far: [FarEnd::default(); N],
             collect: Collect::new(),
             turn: 0,
+            remote: RemotePolicy::default(),
+            refused: [0; N],
             book: Book::default(),
             job: Job::Idle,
             next_tag: 0,
@@ -212,6 +249,11 @@ impl<T: Transport, const N: usize> Node<T, N> {
     /// The links' transports, for whoever drives them.
     pub fn links_mut(&mut self) -> &mut [T; N] {
         &mut self.links
+    }
+
+    /// Sets what peers may run here through `remote`.
+    pub fn set_remote_policy(&mut self, policy: RemotePolicy) {
+        self.remote = policy;
     }
 
     /// Makes this node the one reports are collected at, or not. See
@@ -303,6 +345,7 @@ impl<T: Transport, const N: usize> Node<T, N> {
                 let result = run(
                     &mut self.links,
                     &self.far,
+                    &self.refused,
                     &mut self.book,
                     &mut self.scratch,
                     request,
@@ -482,9 +525,14 @@ impl<T: Transport, const N: usize> Node<T, N> {
                 Ok((header, body)) => (
                     header.tag,
                     proto::decode_request(header, body).and_then(|request| {
+                        if !self.remote.allows(&request) {
+                            self.refused[i] += 1;
+                            return Err(Error::Forbidden(self.remote));
+                        }
                         run(
                             &mut self.links,
                             &self.far,
+                            &self.refused,
                             &mut self.book,
                             &mut self.scratch,
                             request,
@@ -642,6 +690,7 @@ fn chosen<T>(links: &mut [T], link: Option<u8>) -> Result<&mut [T], Error> {
 fn run<'s, T: Transport>(
     links: &mut [T],
     far: &[FarEnd],
+    refused: &[u64],
     book: &mut Book,
     scratch: &'s mut [u8],
     request: Request<'_>,
@@ -757,8 +806,11 @@ fn run<'s, T: Transport>(
         }
         Request::Stats { link } => {
             let mut total = Stats::default();
-            for t in chosen(links, link)?.iter() {
-                total.add(&t.stats());
+            let first = usize::from(link.unwrap_or(0));
+            for (i, t) in chosen(links, link)?.iter().enumerate() {
+                let mut stats = t.stats();
+                stats.remote_refused = refused.get(first + i).copied().unwrap_or(0);
+                total.add(&stats);
             }
             Response::Stats(total)
         }

@@ -100,6 +100,9 @@ stats! {
     pings_answered,
     /// Pongs received for our pings.
     pongs_rx,
+    /// Remote requests from the peer this node's policy refused
+    /// (`forbidden`). The node counts them, not the transport.
+    remote_refused,
 }
 
 #[cfg(test)]
@@ -114,7 +117,7 @@ mod tests {
             ..Stats::default()
         };
         let fields = stats.fields();
-        assert_eq!(fields.len(), 28);
+        assert_eq!(fields.len(), 29);
         assert_eq!(
             fields[0],
             StatsField {

@@ -11,6 +11,7 @@ mod tty;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use tidenet_core::node::RemotePolicy;
 use tidenet_model::{Faults, LinkConfig, CYCLE_NS};
 use tidenet_ringbuffer::wire::{frame_words, mtu_for_depth, MAX_MTU};
 use tidenet_sim::mesh::{mesh, MeshConfig};
@@ -253,6 +254,32 @@ struct NodeArgs {
     /// wmem_max are lower, streams keep TCP's autotuned buffers].
     #[arg(long)]
     buffer_size: Option<usize>,
+    /// What the peer may run here with `remote` [thunderbolt]: nothing,
+    /// only what reads (status, links, stats), or everything. Anyone on
+    /// the interface who passes for the peer gets this much.
+    #[arg(long, value_enum, default_value_t = Remote::ReadOnly)]
+    remote: Remote,
+}
+
+/// `--remote`, as the command line spells `RemotePolicy`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Remote {
+    /// Refuse every remote request.
+    Off,
+    /// Only status, links and stats.
+    ReadOnly,
+    /// Every command.
+    Full,
+}
+
+impl From<Remote> for RemotePolicy {
+    fn from(remote: Remote) -> Self {
+        match remote {
+            Remote::Off => RemotePolicy::Off,
+            Remote::ReadOnly => RemotePolicy::ReadOnly,
+            Remote::Full => RemotePolicy::Full,
+        }
+    }
 }
 
 /// What `tidenet node` runs on.
@@ -586,7 +613,7 @@ fn node(args: &NodeArgs) -> ExitCode {
             }
         },
         TransportKind::Thunderbolt => match args.thunderbolt() {
-            Ok(config) => session::host(config),
+            Ok(config) => session::host(config, args.remote.into()),
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(2)

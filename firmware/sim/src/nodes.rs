@@ -22,6 +22,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration as WallDuration, Instant as WallInstant};
 
 use tidenet_bespoke::Bespoke;
+use tidenet_core::node::RemotePolicy;
 use tidenet_core::time::{Duration, Instant};
 use tidenet_core::{LinkState, Transport};
 use tidenet_model::{Cpu, Link, LinkConfig, Port, Schedule, Side, CYCLE_NS};
@@ -97,9 +98,12 @@ impl Nodes {
 
     /// One node on `transport`, a real network's, timed by the host's clock.
     /// Returns once its prompt is out.
-    pub fn host<T: Transport + Send + 'static>(transport: T) -> Result<Nodes, TransferError> {
+    pub fn host<T: Transport + Send + 'static>(
+        transport: T,
+        remote: RemotePolicy,
+    ) -> Result<Nodes, TransferError> {
         Nodes::start("tidenet-node", move |[uart], stop, ready| {
-            run_host(transport, uart, stop, ready)
+            run_host(transport, remote, uart, stop, ready)
         })
     }
 
@@ -312,7 +316,13 @@ fn uart(
 }
 
 /// Runs one node on a host transport until `stop`, on the host's clock.
-fn run_host<T: Transport>(transport: T, stream: UnixStream, stop: &AtomicBool, ready: &Ready) {
+fn run_host<T: Transport>(
+    transport: T,
+    remote: RemotePolicy,
+    stream: UnixStream,
+    stop: &AtomicBool,
+    ready: &Ready,
+) {
     let fail = |e| {
         let _ = ready.send(Err(TransferError::Io(e)));
     };
@@ -324,6 +334,7 @@ fn run_host<T: Transport>(transport: T, stream: UnixStream, stop: &AtomicBool, r
         Ok(node) => node,
         Err(e) => return fail(e),
     };
+    node.node().set_remote_policy(remote);
     let _ = ready.send(Ok(()));
     let start = WallInstant::now();
     let now = || Instant::from_nanos(start.elapsed().as_nanos() as u64);

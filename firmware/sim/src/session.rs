@@ -10,6 +10,7 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use tidenet_core::node::RemotePolicy;
 use tidenet_core::Transport;
 use tidenet_shell::PROMPT;
 use tidenet_sim::mesh::MeshConfig;
@@ -89,11 +90,11 @@ pub(crate) fn mesh(config: MeshConfig, node: usize, rig: String) -> ExitCode {
 
 /// `tidenet node --transport thunderbolt`: one node on this host's
 /// interface, its shell on stdin and stdout.
-pub(crate) fn host(config: Config) -> ExitCode {
+pub(crate) fn host(config: Config, remote: RemotePolicy) -> ExitCode {
     let start = || {
         let transport = Thunderbolt::new(config).map_err(|e| e.to_string())?;
         let banner = host_banner(&transport).map_err(|e| e.to_string())?;
-        let nodes = Nodes::host(transport).map_err(|e| e.to_string())?;
+        let nodes = Nodes::host(transport, remote).map_err(|e| e.to_string())?;
         Ok((nodes, banner))
     };
     run(start, |nodes, banner, events, rx| {

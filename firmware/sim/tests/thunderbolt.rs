@@ -64,7 +64,8 @@ fn setup(configured: bool) -> Setup {
         })
         .build()
         .expect("the DCF peer");
-    let nodes = Nodes::host(node).unwrap_or_else(|e| panic!("the node did not start: {e}"));
+    let nodes = Nodes::host(node, tidenet_core::node::RemotePolicy::ReadOnly)
+        .unwrap_or_else(|e| panic!("the node did not start: {e}"));
     let shell = Text::new(nodes.uart(0).expect("the node's UART"));
     Setup {
         nodes,

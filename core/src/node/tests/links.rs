@@ -326,3 +326,47 @@ fn a_transports_error_names_the_stream_by_the_nodes_id() {
     };
     assert_eq!(error_of(&mut node, &send), Error::StreamClosed(1));
 }
+
+#[test]
+fn a_peer_may_run_only_what_the_remote_policy_allows_and_refusals_are_counted() {
+    let mut node = two_links();
+    let ask = |node: &mut Node<Fake, 2>, request: &Request<'_>| {
+        let mut message = REMOTE_REQUEST.to_vec();
+        message.extend(super::message(7, request));
+        node.links_mut()[1].incoming.push_back((C, message));
+        node.poll(at_ms(0));
+        let (_, reply) = node.links_mut()[1].sent.pop_back().unwrap();
+        let reply = reply.strip_prefix(&REMOTE_REPLY).unwrap().to_vec();
+        match decode_response(&reply).unwrap().1 {
+            Response::Error(e) => Some(e),
+            _ => None,
+        }
+    };
+    let listen = Request::Listen { port: 7000 };
+    node.set_remote_policy(RemotePolicy::ReadOnly);
+    assert_eq!(
+        ask(&mut node, &listen),
+        Some(Error::Forbidden(RemotePolicy::ReadOnly))
+    );
+    assert!(
+        !node.links()[1].listening.contains(&7000),
+        "nothing was run"
+    );
+    assert_eq!(ask(&mut node, &Request::Links), None, "reading is allowed");
+    node.set_remote_policy(RemotePolicy::Off);
+    assert_eq!(
+        ask(&mut node, &Request::Links),
+        Some(Error::Forbidden(RemotePolicy::Off))
+    );
+    node.set_remote_policy(RemotePolicy::Full);
+    assert_eq!(ask(&mut node, &listen), None);
+    // Two refusals, both on link 1, in its counters and in the total.
+    let refused = |node: &mut Node<Fake, 2>, link| match response_of(node, &Request::Stats { link })
+    {
+        Response::Stats(s) => s.remote_refused,
+        other => panic!("expected stats, got {other:?}"),
+    };
+    assert_eq!(refused(&mut node, Some(1)), 2);
+    assert_eq!(refused(&mut node, Some(0)), 0);
+    assert_eq!(refused(&mut node, None), 2);
+}

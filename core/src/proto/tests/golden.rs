@@ -140,7 +140,7 @@ fn every_response_has_pinned_bytes() {
         ),
         (
             Response::Stats(stats),
-            "0601000000000000000000000000000000000000000000000000000002",
+            "060100000000000000000000000000000000000000000000000000000200",
         ),
         (
             Response::Pong {
@@ -159,7 +159,7 @@ fn every_response_has_pinned_bytes() {
 
 #[test]
 fn every_error_has_pinned_bytes() {
-    let cases: [(Error, &str); 24] = [
+    let cases: [(Error, &str); 25] = [
         (Error::LinkDown, "00"),
         (Error::PeerUnreachable(V4), "0100a9fe0304"),
         (Error::AddressConflict(V4), "0200a9fe0304"),
@@ -190,6 +190,10 @@ fn every_error_has_pinned_bytes() {
         (Error::too_many_listeners(4), "1504"),
         (Error::NotRemotable, "16"),
         (Error::ReservedDatagram, "17"),
+        (
+            Error::Forbidden(crate::node::RemotePolicy::ReadOnly),
+            "1801",
+        ),
     ];
     for (error, bytes) in cases {
         assert_eq!(hex(&error), bytes, "{error}");
