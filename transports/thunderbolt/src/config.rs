@@ -216,7 +216,7 @@ impl Config {
 #[derive(Debug, Default)]
 #[must_use]
 pub struct Builder {
-    config: Config,
+    pub(crate) config: Config,
 }
 
 impl Builder {

@@ -307,13 +307,15 @@ impl ThunderboltTransport {
         logger: Option<LoggerFn>,
     ) -> Result<Arc<Self>> {
         let mut builder = ThunderboltTransportBuilder {
-            config: config.into_config(),
+            builder: crate::Builder {
+                config: config.into_config(),
+            },
         };
         if let Some(handler) = message_handler {
             builder = builder.handler(Arc::from(handler));
         }
         if let Some(logger) = logger {
-            builder.config.leveled_logger = Some(Arc::from(logger));
+            builder.builder.config.leveled_logger = Some(Arc::from(logger));
         }
         builder.build()
     }
@@ -418,10 +420,12 @@ impl ThunderboltTransport {
     }
 }
 
-/// Builds a [`ThunderboltTransport`], DCF's way.
+/// Builds a [`ThunderboltTransport`], DCF's way: the transport's own
+/// [`Builder`](crate::Builder) under DCF's names, plus DCF's handler and
+/// logger.
 #[must_use]
 pub struct ThunderboltTransportBuilder {
-    config: Config,
+    builder: crate::Builder,
 }
 
 impl Default for ThunderboltTransportBuilder {
@@ -435,44 +439,45 @@ impl ThunderboltTransportBuilder {
     /// `TCP_NODELAY` and keepalive on.
     pub fn new() -> Self {
         ThunderboltTransportBuilder {
-            config: Config::default(),
+            builder: Thunderbolt::builder(),
+        }
+    }
+
+    /// Applies one of the transport builder's settings.
+    fn with(self, set: impl FnOnce(crate::Builder) -> crate::Builder) -> Self {
+        ThunderboltTransportBuilder {
+            builder: set(self.builder),
         }
     }
 
     /// The network interface.
-    pub fn interface(mut self, interface: impl Into<String>) -> Self {
-        self.config.interface = interface.into();
-        self
+    pub fn interface(self, interface: impl Into<String>) -> Self {
+        self.with(|b| b.interface(interface))
     }
 
     /// Our UDP control port; 0 lets the OS choose.
-    pub fn control_port(mut self, port: u16) -> Self {
-        self.config.control_port = port;
-        self
+    pub fn control_port(self, port: u16) -> Self {
+        self.with(|b| b.control_port(port))
     }
 
     /// Our TCP data port; 0 lets the OS choose.
-    pub fn data_port(mut self, port: u16) -> Self {
-        self.config.data_port = port;
-        self
+    pub fn data_port(self, port: u16) -> Self {
+        self.with(|b| b.data_port(port))
     }
 
     /// Socket buffer size in bytes; 0 leaves them to the kernel.
-    pub fn buffer_size(mut self, size: usize) -> Self {
-        self.config.buffer_size = size;
-        self
+    pub fn buffer_size(self, size: usize) -> Self {
+        self.with(|b| b.buffer_size(size))
     }
 
     /// `TCP_NODELAY` on data streams.
-    pub fn tcp_nodelay(mut self, enabled: bool) -> Self {
-        self.config.tcp_nodelay = enabled;
-        self
+    pub fn tcp_nodelay(self, enabled: bool) -> Self {
+        self.with(|b| b.tcp_nodelay(enabled))
     }
 
     /// Keepalive on data streams.
-    pub fn tcp_keepalive(mut self, enabled: bool) -> Self {
-        self.config.tcp_keepalive = enabled;
-        self
+    pub fn tcp_keepalive(self, enabled: bool) -> Self {
+        self.with(|b| b.tcp_keepalive(enabled))
     }
 
     /// Hands every message and every stream a peer opens to `handler`.
@@ -485,13 +490,14 @@ impl ThunderboltTransportBuilder {
 
     fn handler(mut self, handler: Arc<dyn Fn(MessageType, MessageData) + Send + Sync>) -> Self {
         let messages = handler.clone();
-        self.config.message_handler = Some(Arc::new(move |_, bytes: &[u8]| {
+        let config = &mut self.builder.config;
+        config.message_handler = Some(Arc::new(move |_, bytes: &[u8]| {
             messages(
                 MessageType::ControlMessage,
                 MessageData::Bytes(bytes.to_vec()),
             )
         }));
-        self.config.stream_handler = Some(Arc::new(move |stream| {
+        config.stream_handler = Some(Arc::new(move |stream| {
             handler(MessageType::DataStream, MessageData::Stream(stream))
         }));
         self
@@ -502,29 +508,26 @@ impl ThunderboltTransportBuilder {
     where
         F: Fn(LogLevel, &str) + Send + Sync + 'static,
     {
-        self.config.leveled_logger = Some(Arc::new(logger));
+        self.builder.config.leveled_logger = Some(Arc::new(logger));
         self
     }
 
     /// The peer's address and ports, where they differ from ours. (Not in
     /// DCF, which sends to its own port numbers.)
-    pub fn peer(mut self, peer: Peer) -> Self {
-        self.config.peers.retain(|p| p.ip != peer.ip);
-        self.config.peers.push(peer);
-        self
+    pub fn peer(self, peer: Peer) -> Self {
+        self.with(|b| b.peer(peer))
     }
 
     /// Whether hosts other than the peer are served; DCF serves everyone,
     /// this face by default only the peer. (Not in DCF.)
-    pub fn strangers(mut self, policy: Strangers) -> Self {
-        self.config.strangers = policy;
-        self
+    pub fn strangers(self, policy: Strangers) -> Self {
+        self.with(|b| b.strangers(policy))
     }
 
     /// Binds the ports and starts serving.
     pub fn build(self) -> Result<Arc<ThunderboltTransport>> {
         Ok(Arc::new(ThunderboltTransport {
-            inner: Thunderbolt::new(self.config)?,
+            inner: self.builder.build()?,
         }))
     }
 }
