@@ -36,6 +36,7 @@ extern crate std;
 
 mod link;
 mod mark;
+mod reassert;
 mod receiver;
 mod rtt;
 mod sender;

@@ -7,6 +7,7 @@ use tidenet_core::ringbuffer::{
 use tidenet_core::time::{earliest, Duration, Instant};
 use tidenet_core::{DownReason, LinkState, Stats};
 
+use crate::reassert::Reassert;
 use crate::receiver::Receiver;
 use crate::rtt::Rtt;
 use crate::sender::Sender;
@@ -70,9 +71,6 @@ impl Config {
 /// they took, so that a slow CPU (an emulated one) is not timed out by its
 /// own slowness.
 const RESTART_POLLS: u32 = 64;
-/// The longest wait, in passes, before the feedback word is written again
-/// in case it was lost; after that the heartbeat rewrites it.
-const REASSERT_PASSES: u32 = 32;
 /// Words of a poll's budget kept for the control words written after the
 /// frames: the feedback and the progress word.
 const CONTROL_WORDS: usize = 2;
@@ -170,11 +168,13 @@ pub struct Link<'a, T, R> {
     /// peer wrote on without having read the last one.
     reassert: bool,
     /// When to write the feedback word again in case the last write was
-    /// lost (a sender waiting for room would wait for it), and the wait
-    /// after that: it doubles from two passes, then stops until the
-    /// feedback changes again.
-    reassert_at: Option<(Instant, Duration)>,
+    /// lost.
+    feedback_again: Reassert,
+    /// What this end's progress word says, once written this session.
     progress: Option<(u16, u8)>,
+    /// When to write the progress word again in case the last write was
+    /// lost.
+    progress_again: Reassert,
     /// When to look at the peer's frames again while writing ours.
     look_at: Option<Instant>,
     stats: Stats,
@@ -231,7 +231,8 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
             heard: Instant::ZERO,
             feedback: None,
             reassert: false,
-            reassert_at: None,
+            feedback_again: Reassert::default(),
+            progress_again: Reassert::default(),
             progress: None,
             look_at: None,
             stats: Stats::default(),
@@ -364,7 +365,8 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
             Phase::Up => [
                 self.sender.poll_at(),
                 self.receiver_poll_at(),
-                self.reassert_at.map(|(at, _)| at),
+                self.feedback_again.at(),
+                self.progress_again.at(),
                 Some(self.heard + self.config.silence),
             ]
             .into_iter()
@@ -463,7 +465,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         );
     }
 
-    fn write_progress(&mut self) {
+    fn write_progress(&mut self, now: Instant) {
         let (written, answered) = self.sender.progress();
         let word = Progress {
             written,
@@ -472,6 +474,8 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         };
         self.tx
             .write_slice(&[word.to_word(self.binding())], PROGRESS);
+        let same = self.progress == Some((written, answered));
+        self.progress_again.wrote(now, same, self.pass);
         self.progress = Some((written, answered));
     }
 
@@ -479,11 +483,8 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         let feedback = self.receiver.feedback();
         self.tx
             .write_slice(&[feedback.to_word(self.binding())], FEEDBACK);
-        let gap = match self.reassert_at {
-            Some((at, gap)) if self.feedback == Some(feedback) && now >= at => gap * 2,
-            _ => self.pass * 2,
-        };
-        self.reassert_at = (gap <= self.pass * REASSERT_PASSES).then_some((now + gap, gap));
+        let same = self.feedback == Some(feedback);
+        self.feedback_again.wrote(now, same, self.pass);
         self.feedback = Some(feedback);
         self.reassert = false;
     }
@@ -497,7 +498,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         if matches!(self.phase, Phase::Aligning(_)) {
             return false;
         }
-        self.write_progress();
+        self.write_progress(now);
         self.write_identity();
         budget.wrote(3);
         if matches!(self.phase, Phase::Up) {
@@ -565,7 +566,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         self.heard = now;
         self.stats.link_ups += 1;
         self.write_feedback(now);
-        self.write_progress();
+        self.write_progress(now);
     }
 
     /// The link is down for `reason`: every frame in flight is dropped
@@ -711,14 +712,16 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
             .poll(&mut self.tx, &ring, &mut writes, now, &mut self.stats);
         budget.wrote(before - writes);
 
-        let due = self.reassert_at.is_some_and(|(at, _)| now >= at);
+        let due = self.feedback_again.due(now);
         let stale = self.feedback != Some(self.receiver.feedback());
         if (self.reassert || due || stale) && budget.writes > 0 {
             self.write_feedback(now);
             budget.wrote(1);
         }
-        if self.progress != Some(self.sender.progress()) && budget.writes > 0 {
-            self.write_progress();
+        let due = self.progress_again.due(now);
+        let stale = self.progress != Some(self.sender.progress());
+        if (due || stale) && budget.writes > 0 {
+            self.write_progress(now);
             budget.wrote(1);
         }
         if now >= self.heard + self.config.silence {

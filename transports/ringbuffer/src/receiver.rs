@@ -143,14 +143,15 @@ impl Receiver {
     }
 
     /// Expects frame `seq` at ring position `pos` next, as if everything
-    /// before had been delivered: lets a test aim the receiver anywhere.
+    /// before had been delivered and the peer had said it wrote up to
+    /// `written`: lets a test aim the receiver anywhere.
     #[cfg(test)]
-    fn expect(&mut self, pos: u64, seq: u16) {
+    fn expect(&mut self, pos: u64, seq: u16, written: u64) {
         let binding = self.binding;
         self.reset(binding);
         self.read_pos = pos;
         self.consumed = pos;
-        self.written = pos;
+        self.written = written;
         self.expected = Seq(seq);
     }
 
@@ -259,9 +260,13 @@ impl Receiver {
             self.read_progress(rx, budget, now, &mut events);
         }
         let report_every = REPORT_EVERY;
-        // Once a whole ring has been read this session, every word was
-        // written this session: a frame expected here is no leftover.
-        let genuine = end <= self.written || self.read_pos >= ring.words as u64;
+        // Only the peer's word says a frame is here: a stale payload word
+        // can look like the header expected (an IPv4 packet's first word,
+        // with its don't-fragment flag where the sequence number goes and a
+        // zero identification where the length goes, is the header of
+        // frame 64 with no payload), even when every word of the ring was
+        // written this session.
+        let genuine = end <= self.written;
         while reading.words < words && *budget > 0 {
             let pos = self.read_pos + 1 + reading.words as u64;
             let n = (words - reading.words)

@@ -150,7 +150,8 @@ fn tear(bus_cycles: u64, seed: u64, looks: u64) -> Tally {
         let Some((at, expected)) = sender.last_whole else {
             continue;
         };
-        receiver.expect(at, expected);
+        // The sender's progress word would say the frame is written.
+        receiver.expect(at, expected, sender.pos);
         // The two CPUs run side by side: B reads from about where A is.
         let lag = below(&mut turns, 2 * (DEPTH + LATENCY) as u64);
         cpus[1].advance_to(cpus[0].cycles() + lag);
@@ -205,8 +206,9 @@ fn torn_frames_are_never_accepted() {
     std::println!(
         "torn frames: {accepted} accepted whole and checked, {failed} failed their check"
     );
+    // Some 9% of the frames looked at: reads that straddled a write.
     assert!(
-        failed > 100_000,
+        failed > 50_000,
         "only {failed} reads failed; the test must tear many"
     );
 }
@@ -268,4 +270,72 @@ fn random_words_are_never_delivered_and_never_panic() {
     }
     assert_eq!(stats.frames_rx, 0);
     assert!(stats.link_restreams > 0);
+}
+
+/// A receive memory that reads back what a test put in it.
+struct Memory(Vec<u64>);
+
+impl tidenet_core::ringbuffer::ReceiveRingbuffer for Memory {
+    fn data_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn read_slice(&mut self, dst: &mut [u64], offset: usize) {
+        dst.copy_from_slice(&self.0[offset..offset + dst.len()]);
+    }
+
+    fn set_enabled(&mut self, _: bool) {}
+
+    fn set_clear_at_count(&mut self, _: usize) {}
+}
+
+#[test]
+fn a_stale_payload_word_like_the_header_expected_is_no_loss() {
+    // The first word of an IPv4 packet with the don't-fragment flag and a
+    // zero identification reads as the header of frame 64 with no payload.
+    let ipv4 = u64::from_le_bytes([0x45, 0, 0, 0x28, 0, 0, 0x40, 0]);
+    assert_eq!(
+        (Header::from_word(ipv4).seq, Header::from_word(ipv4).len),
+        (64, 0)
+    );
+    let ring = Ring::for_depth(256);
+    let mtu = wire::mtu_for_depth(256);
+    // A ring and more into the session, frame 64 is next, and the peer's
+    // progress word says it has not written it yet: what is at the read
+    // position is left over from the last time round.
+    let at = 300;
+    let mut memory = Memory(vec![0; 256]);
+    memory.0[ring.index(at)] = ipv4;
+    let progress = wire::Progress {
+        written: at as u16,
+        answered: 0,
+        beat: 1,
+    };
+    memory.0[wire::PROGRESS] = progress.to_word(BINDING);
+    let mut receiver = Receiver::new();
+    receiver.reset(BINDING);
+    receiver.expect(at, 64, at);
+    let mut stats = Stats::default();
+    let pass = Duration::from_nanos(256 * 8);
+    let mut now = tidenet_core::time::Instant::ZERO;
+    for _ in 0..1000 {
+        now = now + pass / 4;
+        let mut budget = 64;
+        receiver.poll(
+            &mut memory,
+            &ring,
+            mtu,
+            &mut budget,
+            now,
+            pass,
+            Duration::from_micros(10),
+            &mut stats,
+        );
+        assert_eq!(receiver.ready(), None, "a leftover was delivered");
+    }
+    assert_eq!(
+        (stats.drop_corrupt, stats.drop_lost, stats.naks_tx),
+        (0, 0, 0),
+        "a leftover counted as a loss, and the peer asked to rewind"
+    );
 }
