@@ -38,7 +38,8 @@ pub enum Error {
     UnknownStream(u8),
     /// The stream exists but is not connected yet; poll and try again.
     NotConnected(u8),
-    /// The peer closed or reset the stream.
+    /// The stream ended cleanly: the peer closed it and every byte it sent
+    /// has been read (or it refused to open).
     StreamClosed(u8),
     /// A datagram is larger than the control channel carries.
     MessageTooLarge {
@@ -88,6 +89,10 @@ pub enum Error {
     ReservedDatagram,
     /// The node's remote policy does not let a peer run this request.
     Forbidden(RemotePolicy),
+    /// The stream was cut off, not closed: the peer reset or aborted it, or
+    /// the connection broke, before the peer's close arrived. Unlike
+    /// [`Error::StreamClosed`] it says that what arrived may be incomplete.
+    StreamReset(u8),
 }
 
 /// Sizes and counts travel as `u32` (the protocol has no `usize`); these
@@ -191,6 +196,10 @@ impl fmt::Display for Error {
                     RemotePolicy::Full => "everything",
                 }
             ),
+            Error::StreamReset(id) => write!(
+                f,
+                "stream-reset: stream {id} was reset before the peer closed it, so bytes may be missing; close it, reconnect and send again what the peer did not confirm"
+            ),
         }
     }
 }
@@ -209,6 +218,7 @@ impl embedded_io::Error for Error {
             Error::PeerUnreachable(_) | Error::AddressConflict(_) => Kind::AddrNotAvailable,
             Error::PortInUse(_) => Kind::AddrInUse,
             Error::StreamClosed(_) => Kind::BrokenPipe,
+            Error::StreamReset(_) => Kind::ConnectionReset,
             Error::Timeout => Kind::TimedOut,
             Error::Unsupported | Error::UnsupportedVersion { .. } | Error::NotRemotable => {
                 Kind::Unsupported

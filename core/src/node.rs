@@ -115,6 +115,7 @@ impl Entry {
             Error::UnknownStream(_) => Error::UnknownStream(id),
             Error::NotConnected(_) => Error::NotConnected(id),
             Error::StreamClosed(_) => Error::StreamClosed(id),
+            Error::StreamReset(_) => Error::StreamReset(id),
             other => other,
         }
     }

@@ -20,7 +20,8 @@ pub enum StreamState {
     Established,
     /// One side has closed; data may still drain.
     Closing,
-    /// Gone: the peer closed or reset it, or it timed out.
+    /// Gone: the peer closed or reset it, or it timed out. `recv` tells
+    /// which: [`Error::StreamClosed`] or [`Error::StreamReset`].
     Closed,
 }
 
@@ -103,8 +104,13 @@ pub trait Transport {
     fn send(&mut self, stream: StreamId, data: &[u8]) -> Result<usize, Error>;
 
     /// Takes received bytes into `buf`; returns how many. `Ok(0)` means none
-    /// yet; a stream the peer has closed and drained gives
-    /// [`Error::StreamClosed`].
+    /// yet. The end of the stream is named, so that a finished transfer and
+    /// a broken one never read alike:
+    /// - [`Error::StreamClosed`] once the peer has closed the stream (a TCP
+    ///   FIN) and every byte before the close has been read;
+    /// - [`Error::StreamReset`] once the stream was cut off without the
+    ///   peer's close (a reset, an abort, a broken connection): bytes may be
+    ///   missing. `send` on such a stream says the same.
     fn recv(&mut self, stream: StreamId, buf: &mut [u8]) -> Result<usize, Error>;
 
     /// Bytes written to `stream` that the peer has not acknowledged yet,
@@ -118,6 +124,20 @@ pub trait Transport {
 
     /// Closes `stream` gracefully and frees its slot once the close completes.
     fn close(&mut self, stream: StreamId) -> Result<(), Error>;
+
+    /// Resets `stream` at once and frees its id: bytes not yet acknowledged
+    /// are dropped, and the peer reads [`Error::StreamReset`] instead of the
+    /// clean end that [`close`](Transport::close) gives.
+    ///
+    /// For an application that gives up on a transfer and must not let its
+    /// peer mistake the bytes so far for all of them, and for the
+    /// conformance suite, which checks that a peer can tell the two apart.
+    ///
+    /// A transport without streams keeps this default and says so; the
+    /// suite checks that one claiming streams does not.
+    fn abort(&mut self, _stream: StreamId) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
 
     /// The largest datagram [`send_datagram`](Transport::send_datagram) takes.
     fn max_datagram(&self) -> usize;
@@ -226,6 +246,12 @@ impl<T: Transport> Transport for Option<T> {
         self.as_mut()
             .ok_or(Error::UnknownStream(stream.0))?
             .close(stream)
+    }
+
+    fn abort(&mut self, stream: StreamId) -> Result<(), Error> {
+        self.as_mut()
+            .ok_or(Error::UnknownStream(stream.0))?
+            .abort(stream)
     }
 
     fn max_datagram(&self) -> usize {

@@ -97,3 +97,28 @@ fn write_data(data: &[u8], out: &mut impl Write) -> fmt::Result {
     out.write_str("hex:")?;
     data.iter().try_for_each(|b| write!(out, "{b:02x}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tidenet_core::Error;
+
+    fn text(response: &Response<'_>) -> std::string::String {
+        let mut out = std::string::String::new();
+        render(response, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_reset_reads_apart_from_a_close_in_one_error_line() {
+        let reset = text(&Response::Error(Error::StreamReset(2)));
+        assert!(
+            reset.starts_with("error: stream-reset: stream 2 was reset before the peer closed it"),
+            "{reset:?}"
+        );
+        assert!(reset.contains("reconnect"), "it says what to do: {reset:?}");
+        assert_eq!(reset.lines().count(), 1, "{reset:?}");
+        let closed = text(&Response::Error(Error::StreamClosed(2)));
+        assert!(closed.starts_with("error: stream-closed: "), "{closed:?}");
+    }
+}

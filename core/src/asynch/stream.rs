@@ -51,8 +51,9 @@ impl<'a, T: Transport, C: Clock> Stream<'a, T, C> {
             .await
     }
 
-    /// Waits for received bytes and takes as many as fit in `buf`. The end of
-    /// the stream is [`Error::StreamClosed`], as in [`Transport::recv`].
+    /// Waits for received bytes and takes as many as fit in `buf`. As in
+    /// [`Transport::recv`], the peer's close is [`Error::StreamClosed`] and
+    /// a stream cut off without it is [`Error::StreamReset`].
     pub async fn recv(&self, buf: &mut [u8]) -> Result<usize, Error> {
         if buf.is_empty() {
             return Ok(0);
@@ -67,13 +68,19 @@ impl<'a, T: Transport, C: Clock> Stream<'a, T, C> {
 
     /// Waits until the peer has acknowledged every byte sent so far.
     ///
-    /// A stream that closes first, with bytes still unacknowledged, gives
+    /// A stream that ends first, with bytes still unacknowledged, gives
+    /// the error that says how it ended, [`Error::StreamReset`] or
     /// [`Error::StreamClosed`]: those bytes may never arrive.
     pub async fn flush(&self) -> Result<(), Error> {
         self.net
             .until(false, |t| match (t.send_queue(self.id), t.state(self.id)) {
                 (Ok(0), _) => Some(Ok(())),
-                (Ok(_), Ok(StreamState::Closed)) => Some(Err(Error::StreamClosed(self.id.0))),
+                // A `send` on an ended stream names how it ended, and
+                // sends nothing.
+                (Ok(_), Ok(StreamState::Closed)) => Some(Err(t
+                    .send(self.id, &[])
+                    .err()
+                    .unwrap_or(Error::StreamClosed(self.id.0)))),
                 (Err(e), _) | (_, Err(e)) => Some(Err(e)),
                 (Ok(_), Ok(_)) => None,
             })
@@ -87,6 +94,15 @@ impl<'a, T: Transport, C: Clock> Stream<'a, T, C> {
         // Dropping `self` closes the stream.
         drop(self);
         flushed
+    }
+
+    /// Resets the stream at once ([`Transport::abort`]): what the peer has
+    /// not acknowledged is dropped, and the peer reads
+    /// [`Error::StreamReset`], never a clean end. For giving up on a
+    /// transfer so that the peer cannot take a part for the whole.
+    pub fn abort(self) -> Result<(), Error> {
+        // Dropping `self` afterwards finds the id gone and closes nothing.
+        self.net.with(|t| t.abort(self.id))
     }
 }
 
@@ -103,8 +119,11 @@ impl<T: Transport, C: Clock> embedded_io_async::ErrorType for Stream<'_, T, C> {
 }
 
 impl<T: Transport, C: Clock> embedded_io_async::Read for Stream<'_, T, C> {
-    /// [`Stream::recv`], with the end of the stream as `Ok(0)`, as the trait
-    /// wants.
+    /// [`Stream::recv`], with the peer's close as `Ok(0)`, as the trait
+    /// wants. `Ok(0)` therefore means every byte arrived; a stream cut off
+    /// stays the error [`Error::StreamReset`] (kind
+    /// [`ConnectionReset`](embedded_io_async::ErrorKind::ConnectionReset)),
+    /// so that `read_to_end`-style loops fail rather than end early.
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         match self.recv(buf).await {
             Err(Error::StreamClosed(_)) => Ok(0),

@@ -27,7 +27,7 @@ use std::task::{Poll, Waker};
 use std::vec::Vec;
 
 use embassy_futures::join::{join, join3};
-use embedded_io_async::{Read, Write};
+use embedded_io_async::{Error as _, ErrorKind, Read, Write};
 use tidenet_core::asynch::{Clock, Net, Stream};
 use tidenet_core::time::Duration;
 use tidenet_core::{Error, LinkState, Transport};
@@ -78,7 +78,8 @@ macro_rules! async_suite {
             waiting_tasks_are_woken_by_a_connect_bytes_and_a_close,
             a_cancelled_recv_leaves_the_stream_usable,
             a_cancelled_send_loses_no_byte_it_reported,
-            a_refused_connect_says_stream_closed, datagrams_cross_with_their_sender,
+            a_refused_connect_says_stream_closed, a_dropped_stream_reads_to_the_end_then_ok_0,
+            an_aborted_stream_reads_as_a_reset, datagrams_cross_with_their_sender,
             pings_take_turns_and_each_gets_a_round_trip);
     };
     (@cases $harness:expr, $claims:expr; $($case:ident),*) => {
@@ -586,6 +587,134 @@ pub fn a_refused_connect_says_stream_closed(harness: &impl Harness, claims: Clai
         Conditions::Clean,
         &Refused {
             port: harness.ports().0,
+        },
+    );
+}
+
+/// A stream dropped straight after its last write, with bytes still in
+/// flight, is the clean end at the peer: `Read::read` gives every byte, in
+/// order, and only then `Ok(0)`.
+pub fn a_dropped_stream_reads_to_the_end_then_ok_0(harness: &impl Harness, claims: Claims) {
+    struct Dropped {
+        port: u16,
+        bulk: usize,
+        listening: Flag,
+    }
+    impl Case for Dropped {
+        async fn a<T: Transport, C: Clock>(&self, net: Net<'_, T, C>) {
+            let mut stream = connect(net, self.port, &self.listening).await;
+            for start in (0..self.bulk).step_by(CHUNK) {
+                let chunk = pattern(ONE_WAY, start, CHUNK.min(self.bulk - start));
+                stream.write_all(&chunk).await.expect("write_all");
+            }
+            // Closes without waiting for the peer's acknowledgements.
+            drop(stream);
+        }
+        async fn b<T: Transport, C: Clock>(&self, net: Net<'_, T, C>) {
+            listen(net, self.port, &self.listening);
+            let mut stream = net.accept(self.port).await.expect("accept");
+            let mut arriving = Arriving::new(ONE_WAY, "A to B before the close");
+            let mut buf = std::vec![0u8; CHUNK];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) => break,
+                    Ok(n) => arriving.take(&buf[..n]),
+                    Err(e) => panic!("a close must read as Ok(0), not {e}"),
+                }
+            }
+            assert_eq!(arriving.len, self.bulk, "bytes before Ok(0)");
+        }
+    }
+    if !claims.streams {
+        return; // streams_carry_bytes_both_ways_at_once checks they say unsupported
+    }
+    harness.run(
+        Conditions::Clean,
+        &Dropped {
+            port: harness.ports().0,
+            bulk: harness.bulk(),
+            listening: Flag::default(),
+        },
+    );
+}
+
+/// A stream aborted mid-transfer is an error at the peer, never `Ok(0)`:
+/// `Read::read` gives `StreamReset`, of kind `ConnectionReset`, after a
+/// part of what was sent, intact. A `read_to_end` loop therefore fails
+/// rather than taking the part for the whole. B's own bytes that A never
+/// acknowledged (B wrote until A's buffers were full) make B's `flush`
+/// fail with `StreamReset` too.
+pub fn an_aborted_stream_reads_as_a_reset(harness: &impl Harness, claims: Claims) {
+    struct Aborted {
+        port: u16,
+        bulk: usize,
+        listening: Flag,
+        /// B has read the message.
+        read: Flag,
+        /// B has written until it had to wait for room.
+        full: Flag,
+    }
+    impl Case for Aborted {
+        async fn a<T: Transport, C: Clock>(&self, net: Net<'_, T, C>) {
+            let mut stream = connect(net, self.port, &self.listening).await;
+            stream.write_all(MESSAGE).await.expect("write_all");
+            self.read.wait().await;
+            // Bytes in flight, which the abort drops.
+            let rest = pattern(A_TO_B, 0, self.bulk.min(CHUNK));
+            stream.send(&rest).await.expect("send");
+            self.full.wait().await;
+            stream.abort().expect("abort");
+        }
+        async fn b<T: Transport, C: Clock>(&self, net: Net<'_, T, C>) {
+            listen(net, self.port, &self.listening);
+            let mut stream = net.accept(self.port).await.expect("accept");
+            let mut got = std::vec![0u8; MESSAGE.len()];
+            stream.read_exact(&mut got).await.expect("read_exact");
+            assert_eq!(got, MESSAGE);
+            self.read.set();
+            // A reads nothing, so a send comes to wait for room.
+            let chunk = pattern(B_TO_A, 0, CHUNK);
+            let mut sent = 0;
+            while let Ok(n) = net.with_timeout(A_WHILE, stream.send(&chunk)).await {
+                sent += n.expect("send");
+                assert!(
+                    sent <= self.bulk,
+                    "the harness's bulk must be more than the ends buffer"
+                );
+            }
+            let unacknowledged = net.with(|t| t.send_queue(stream.id())).expect("send_queue");
+            assert!(unacknowledged > 0, "B's bytes wait for A's room");
+            self.full.set();
+            let mut arriving = Arriving::new(A_TO_B, "A to B before the reset");
+            let mut buf = std::vec![0u8; CHUNK];
+            let end = loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) => panic!("an abort read as the clean end, Ok(0)"),
+                    Ok(n) => arriving.take(&buf[..n]),
+                    Err(e) => break e,
+                }
+            };
+            let id = stream.id().0;
+            assert_eq!(end, Error::StreamReset(id));
+            assert_eq!(end.kind(), ErrorKind::ConnectionReset);
+            assert_eq!(
+                stream.flush().await,
+                Err(Error::StreamReset(id)),
+                "bytes A never acknowledged are lost to a reset"
+            );
+        }
+    }
+    if !claims.streams {
+        return; // streams_carry_bytes_both_ways_at_once checks they say unsupported
+    }
+    harness.run(
+        Conditions::Clean,
+        &Aborted {
+            port: harness.ports().0,
+            bulk: harness.bulk(),
+            listening: Flag::default(),
+            read: Flag::default(),
+            full: Flag::default(),
         },
     );
 }

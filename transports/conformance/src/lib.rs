@@ -3,7 +3,7 @@
 //! A transport's crate runs it from a test file with [`suite!`], handing in a
 //! harness that builds two connected ends and what the transport claims to
 //! do. Claimed behaviour is checked in full: streams in order both ways,
-//! close, datagrams, ping, counters, named errors, and loss on the link where
+//! close and abort (which the peer must tell apart), datagrams, ping, counters, named errors, and loss on the link where
 //! the harness can make some. Unclaimed operations must answer
 //! [`Error::Unsupported`]: a stub passes by saying what it cannot do, never by
 //! doing it silently wrong. Every transport, stub or not, runs its link: it
@@ -74,6 +74,7 @@ macro_rules! suite {
         $crate::suite!(@cases $harness, $claims;
             identity, link_comes_up, streams_deliver_in_order_both_ways,
             streams_deliver_in_order_over_a_lossy_link, close_reaches_the_peer,
+            a_close_in_flight_ends_cleanly_after_every_byte, an_abort_reads_as_a_reset,
             send_queue_drains_once_delivered, stream_errors_are_named,
             datagrams_arrive_from_their_sender, ping_measures_a_round_trip,
             counters_move_and_reset);
@@ -196,6 +197,7 @@ fn in_order(harness: Harness, claims: Claims, conditions: Conditions) {
                     a.recv(StreamId(0), &mut [0; 4]).map(drop),
                     a.send_queue(StreamId(0)).map(drop),
                     a.close(StreamId(0)),
+                    a.abort(StreamId(0)),
                 ],
             );
             return;
@@ -247,6 +249,102 @@ pub fn close_reaches_the_peer(harness: Harness, claims: Claims) {
         e.b().close(sb).expect("close at B");
         wait(e, "A's id to be freed", |e| e.a().state(sa).is_err());
         assert_eq!(e.a().send(sa, b"x"), Err(Error::UnknownStream(sa.0)));
+    });
+}
+
+/// A close straight after the last write, with bytes still in flight over
+/// a lossy link, is the clean end at the peer: every byte arrives, then
+/// `StreamClosed`, never `StreamReset`.
+pub fn a_close_in_flight_ends_cleanly_after_every_byte(harness: Harness, claims: Claims) {
+    if !claims.streams {
+        return; // in_order checks every stream operation says unsupported
+    }
+    harness(Conditions::Lossy, &mut |e| {
+        let (sa, sb) = open(e);
+        let data = pattern(32 * 1024, 0xc1);
+        let (mut sent, mut closed) = (0, false);
+        let mut got = Vec::new();
+        let mut end = None;
+        let mut buf = [0u8; 1024];
+        wait(e, "B to read to the end", |e| {
+            if sent < data.len() {
+                sent += e.a().send(sa, &data[sent..]).expect("send at A");
+            } else if !closed {
+                e.a().close(sa).expect("close at A");
+                closed = true;
+            }
+            match e.b().recv(sb, &mut buf) {
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(err) => end = Some(err),
+            }
+            end.is_some()
+        });
+        assert_eq!(
+            end,
+            Some(Error::StreamClosed(sb.0)),
+            "a close is the clean end"
+        );
+        assert!(closed, "B saw the end before A closed");
+        assert!(got == data, "A to B arrived changed, short or out of order");
+        e.b().close(sb).expect("close at B");
+    });
+}
+
+/// A stream one end aborts mid-transfer ends at the other in
+/// `StreamReset`, never in the clean `StreamClosed`, so that the peer can
+/// tell that the bytes it has may not be all. What did arrive is intact,
+/// the aborted id is free at once, and the peer's `send` names the reset
+/// too.
+pub fn an_abort_reads_as_a_reset(harness: Harness, claims: Claims) {
+    if !claims.streams {
+        return; // in_order checks every stream operation says unsupported
+    }
+    harness(Conditions::Clean, &mut |e| {
+        let (sa, sb) = open(e);
+        let data = pattern(64 * 1024, 0x2d);
+        let mut sent = 0;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        wait(e, "B to read the first KiB while A writes", |e| {
+            sent += e.a().send(sa, &data[sent..]).expect("send at A");
+            let n = e.b().recv(sb, &mut buf).expect("recv at B");
+            got.extend_from_slice(&buf[..n]);
+            got.len() >= 1024
+        });
+        // More queued, so that the abort drops bytes not yet delivered.
+        e.a().send(sa, &data[sent..]).expect("send at A");
+        e.a().abort(sa).expect("abort at A");
+        assert_eq!(
+            e.a().state(sa),
+            Err(Error::UnknownStream(sa.0)),
+            "an aborted id is no stream's"
+        );
+        let mut end = None;
+        wait(e, "B to see the reset", |e| {
+            match e.b().recv(sb, &mut buf) {
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    false
+                }
+                Err(err) => {
+                    end = Some(err);
+                    true
+                }
+            }
+        });
+        assert_eq!(
+            end,
+            Some(Error::StreamReset(sb.0)),
+            "an abort must not read as the clean end"
+        );
+        assert!(
+            got[..] == data[..got.len()],
+            "what arrived before the reset arrived changed"
+        );
+        assert_eq!(e.b().state(sb), Ok(StreamState::Closed));
+        assert_eq!(e.b().send(sb, b"x"), Err(Error::StreamReset(sb.0)));
+        e.b().close(sb).expect("close at B");
+        wait(e, "B's id to be freed", |e| e.b().state(sb).is_err());
     });
 }
 

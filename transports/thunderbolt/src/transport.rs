@@ -99,6 +99,9 @@ struct Slot {
     /// next poll still show as a change there: otherwise a `flush` that
     /// began after the last poll would wait for a report that never comes.
     unacked: usize,
+    /// The stream closed by a reset or a broken connection, not by the
+    /// peer's FIN: it ends in [`Error::StreamReset`], not `StreamClosed`.
+    reset: bool,
 }
 
 #[derive(Debug)]
@@ -119,6 +122,7 @@ impl Slot {
             readable: false,
             writable: false,
             unacked: 0,
+            reset: false,
         }
     }
 
@@ -126,20 +130,43 @@ impl Slot {
     fn open(&mut self, id: StreamId) -> Result<&mut TcpStream, Error> {
         match self.state {
             StreamState::Connecting => Err(Error::NotConnected(id.0)),
-            StreamState::Closing | StreamState::Closed => Err(Error::StreamClosed(id.0)),
+            StreamState::Closing | StreamState::Closed => Err(self.ended(id)),
             StreamState::Established => Ok(&mut self.stream),
         }
     }
 
+    /// How a stream that moves no more bytes ended.
+    fn ended(&self, id: StreamId) -> Error {
+        match self.reset {
+            true => Error::StreamReset(id.0),
+            false => Error::StreamClosed(id.0),
+        }
+    }
+
     /// What a read or write's `result` means: bytes moved, none for now, or
-    /// the end of the stream, which closes the slot.
+    /// the end of the stream, which closes the slot. `recv` turns a clean
+    /// EOF into `UnexpectedEof`; what cut the connection instead is a
+    /// reset. `TimedOut` is among those, not transient: a non-blocking
+    /// stream has no read timeout, so it is the kernel giving up on the
+    /// connection.
     fn moved(&mut self, id: StreamId, result: io::Result<usize>) -> Result<usize, Error> {
+        use io::ErrorKind::*;
         match result {
             Ok(n) => Ok(n),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ConnectionReset | ConnectionAborted | BrokenPipe | TimedOut
+                ) =>
+            {
+                self.state = StreamState::Closed;
+                self.reset = true;
+                Err(self.ended(id))
+            }
             Err(e) if transient(&e) => Ok(0),
             Err(_) => {
                 self.state = StreamState::Closed;
-                Err(Error::StreamClosed(id.0))
+                Err(self.ended(id))
             }
         }
     }
@@ -168,9 +195,12 @@ impl Slot {
         if self.state != StreamState::Established {
             return false;
         }
-        // A reset: the error is pending on the socket.
+        // A reset: the error is pending on the socket. An established
+        // stream has an error only if its connection broke (a FIN is no
+        // error), so whatever the error, the stream was cut off.
         if events.contains(PollFlags::POLLERR) && !matches!(self.stream.take_error(), Ok(None)) {
             self.state = StreamState::Closed;
+            self.reset = true;
             return true;
         }
         let readable =
@@ -557,6 +587,20 @@ impl Transport for Thunderbolt {
         if state != StreamState::Closed && stream.shutdown(Shutdown::Write).is_ok() {
             self.streams.closing.push((stream, WallInstant::now()));
         }
+        Ok(())
+    }
+
+    /// `SO_LINGER` of zero, then the socket is closed: the kernel drops
+    /// what is unsent and sends the peer an RST instead of a FIN.
+    fn abort(&mut self, id: StreamId) -> Result<(), Error> {
+        self.streams.slot(id)?;
+        let Some(Slot { stream, .. }) = self.streams.slots[usize::from(id.0)].take() else {
+            return Err(Error::UnknownStream(id.0));
+        };
+        // Setting it fails only on a descriptor that is no socket, and so
+        // has no connection to reset; the drop closes it either way.
+        let _ = SockRef::from(&stream).set_linger(Some(WallDuration::ZERO));
+        drop(stream);
         Ok(())
     }
 

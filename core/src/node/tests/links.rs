@@ -325,6 +325,9 @@ fn a_transports_error_names_the_stream_by_the_nodes_id() {
         data: b"late",
     };
     assert_eq!(error_of(&mut node, &send), Error::StreamClosed(1));
+    // A reset is renamed the same way, and stays a reset.
+    let recv = Request::Recv { stream, max: 16 };
+    assert_eq!(error_of(&mut node, &recv), Error::StreamReset(1));
 }
 
 #[test]

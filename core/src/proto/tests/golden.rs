@@ -159,7 +159,7 @@ fn every_response_has_pinned_bytes() {
 
 #[test]
 fn every_error_has_pinned_bytes() {
-    let cases: [(Error, &str); 25] = [
+    let cases: [(Error, &str); 26] = [
         (Error::LinkDown, "00"),
         (Error::PeerUnreachable(V4), "0100a9fe0304"),
         (Error::AddressConflict(V4), "0200a9fe0304"),
@@ -194,6 +194,7 @@ fn every_error_has_pinned_bytes() {
             Error::Forbidden(crate::node::RemotePolicy::ReadOnly),
             "1801",
         ),
+        (Error::StreamReset(3), "1903"),
     ];
     for (error, bytes) in cases {
         assert_eq!(hex(&error), bytes, "{error}");
