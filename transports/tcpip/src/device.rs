@@ -31,9 +31,12 @@ pub fn check(packet: &[u8], mtu: usize) -> Result<(), Malformed> {
         return Err(Malformed::BadVersion);
     }
     let len = usize::from(u16::from_be_bytes([hi, lo]));
+    // The header's own length (IHL) is at least the 20 fixed bytes: one
+    // below that is no IPv4 header, however long the packet.
+    let header = usize::from(first & 0x0f) * 4;
     if len > mtu {
         Err(Malformed::Oversized)
-    } else if len < 20 || len < usize::from(first & 0x0f) * 4 || len != packet.len() {
+    } else if header < 20 || len < header || len != packet.len() {
         Err(Malformed::Length)
     } else {
         Ok(())
@@ -178,6 +181,21 @@ mod tests {
             Err(Malformed::Length),
             "header longer than the packet"
         );
+    }
+
+    /// Found by `cargo xtask fuzz` (target `ip_length`): a header length
+    /// (IHL) below five words passed, so smoltcp was handed a packet with
+    /// no whole IPv4 header.
+    #[test]
+    fn a_header_length_below_twenty_bytes_is_malformed() {
+        for ihl in 0..5 {
+            let mut short = ipv4(20);
+            short[0] = 0x40 | ihl;
+            assert_eq!(check(&short, 1500), Err(Malformed::Length), "IHL {ihl}");
+        }
+        let mut fuzzed = [0u8; 36];
+        fuzzed[..4].copy_from_slice(&[0x40, 0x01, 0x00, 0x24]);
+        assert_eq!(check(&fuzzed, 1600), Err(Malformed::Length));
     }
 
     proptest! {

@@ -8,9 +8,12 @@
 //! - [`device`]: the smoltcp `Device` over a link. A frame carries one IPv4
 //!   packet; the packet's length comes from its IP header and must match
 //!   the frame, and what does not is dropped and counted before smoltcp.
+//! - [`capture`]: smoltcp's own `PcapWriter` middleware wraps the device,
+//!   so a host can capture every IP packet as pcap; on a board its sink
+//!   is [`NoCapture`](capture::NoCapture), which writes nothing.
 //! - [`tcp_watch`]: middleware between smoltcp and the device that counts
-//!   TCP segments and retransmissions. Middleware of this kind (smoltcp's
-//!   own `PcapWriter`, say) wraps the device without changing it.
+//!   TCP segments and retransmissions. Middleware of this kind wraps the
+//!   device without changing it.
 //! - [`TcpIp`]: the [`Transport`](tidenet_core::Transport) on smoltcp: TCP
 //!   streams, UDP control datagrams, and ping.
 //!
@@ -19,6 +22,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod capture;
 pub mod device;
 pub mod tcp_watch;
 mod tcpip;

@@ -4,6 +4,7 @@
 use core::net::{IpAddr, Ipv4Addr};
 
 use smoltcp::iface::{Interface, PollResult, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::phy::{PcapMode, PcapWriter};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint};
 use tidenet_core::addr::{self, HardwareId};
@@ -13,6 +14,7 @@ use tidenet_core::{Error, LinkState, Stats, StreamId, StreamState, Transport};
 use tidenet_ringbuffer::wire::MAX_MTU;
 use tidenet_ringbuffer::{Config, Link};
 
+use crate::capture::{NoCapture, PcapSink};
 use crate::device::IpLink;
 use crate::tcp_watch::TcpWatch;
 
@@ -90,9 +92,13 @@ struct Counters {
     pongs_rx: u64,
 }
 
-/// TCP/IP over a bittide ringbuffer link.
-pub struct TcpIp<'a, T, R> {
-    device: TcpWatch<IpLink<'a, T, R>>,
+/// TCP/IP over a bittide ringbuffer link; every packet it sends and
+/// receives is also written to `S`, a packet capture (see [`capture`]),
+/// which on a board is [`NoCapture`].
+///
+/// [`capture`]: crate::capture
+pub struct TcpIp<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer, S: PcapSink = NoCapture> {
+    device: TcpWatch<PcapWriter<IpLink<'a, T, R>, S>>,
     iface: Interface,
     sockets: SocketSet<'a>,
     tcp: [SocketHandle; MAX_STREAMS],
@@ -130,6 +136,23 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
         resources: &'a mut Resources<'a, BUF, WINDOW>,
         now: Instant,
     ) -> Self {
+        Self::with_capture(tx, rx, id, link, resources, now, NoCapture)
+    }
+}
+
+impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer, S: PcapSink> TcpIp<'a, T, R, S> {
+    /// As [`new`](TcpIp::new), and every IP packet the transport sends or
+    /// receives is written to `capture` as `LINKTYPE_RAW` pcap, stamped
+    /// with the transport's clock; the file header is written here.
+    pub fn with_capture<const BUF: usize, const WINDOW: usize>(
+        tx: T,
+        rx: R,
+        id: HardwareId,
+        link: Config,
+        resources: &'a mut Resources<'a, BUF, WINDOW>,
+        now: Instant,
+        capture: S,
+    ) -> Self {
         let local = id.link_local();
         let Resources {
             window,
@@ -141,7 +164,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
             udp_tx,
         } = resources;
         let link = Link::new(tx, rx, addr::host_part(local), link, &mut window[..]);
-        let mut device = TcpWatch::new(IpLink::new(link));
+        let mut device = TcpWatch::new(PcapWriter::new(IpLink::new(link), capture, PcapMode::Both));
         let mut config = smoltcp::iface::Config::new(HardwareAddress::Ip);
         // Initial sequence numbers and ephemeral ports differ per board.
         config.random_seed = u64::from(u32::from(local)) << 16 | u64::from(id.port);
@@ -199,7 +222,7 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> TcpIp<'a, T, R> {
 
     /// The link layer underneath, for its MTU, state and timers.
     pub fn link(&self) -> &Link<'a, T, R> {
-        self.device.inner().link()
+        self.device.inner().get_ref().link()
     }
 
     /// The peer if `peer` is it; the error that says why not otherwise.
@@ -318,6 +341,21 @@ fn parse_rtt(data: &[u8]) -> Option<(u64, u64)> {
     matches!(magic, PING_MAGIC | PONG_MAGIC).then_some((magic, stamp))
 }
 
+/// Why a stream that holds a slot can move no more bytes, in `state`.
+///
+/// Only a reset or a time-out takes a socket to `Closed` while its slot is
+/// still a stream: the clean ends pass through `TimeWait` or `LastAck`,
+/// which only our own `close` (and so a `Closing` slot) leads to. So
+/// `Closed` here is a stream cut off without the peer's FIN. A FIN that did
+/// arrive is smoltcp's `RecvError::Finished`, the clean end, whatever came
+/// after it.
+fn ended(state: tcp::State, id: StreamId) -> Error {
+    match state {
+        tcp::State::Closed => Error::StreamReset(id.0),
+        _ => Error::StreamClosed(id.0),
+    }
+}
+
 fn stream_state(state: tcp::State) -> StreamState {
     use tcp::State::*;
     match state {
@@ -328,14 +366,14 @@ fn stream_state(state: tcp::State) -> StreamState {
     }
 }
 
-impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> {
+impl<T: TransmitRingbuffer, R: ReceiveRingbuffer, S: PcapSink> Transport for TcpIp<'_, T, R, S> {
     fn stack(&self) -> &'static str {
         "tcpip"
     }
 
     fn poll(&mut self, now: Instant) -> bool {
         self.now = now;
-        let mut progress = self.device.inner_mut().link_mut().poll(now);
+        let mut progress = self.device.inner_mut().get_mut().link_mut().poll(now);
         progress |= self
             .iface
             .poll(stamp(now), &mut self.device, &mut self.sockets)
@@ -345,7 +383,7 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
         progress |= core::mem::take(&mut self.probes_taken);
         self.tend_slots();
         // Push what the stack just queued onto the link now, not next poll.
-        progress |= self.device.inner_mut().link_mut().poll(now);
+        progress |= self.device.inner_mut().get_mut().link_mut().poll(now);
         progress
     }
 
@@ -450,7 +488,7 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
         let socket = self.socket(i);
         match socket.state() {
             tcp::State::SynSent | tcp::State::SynReceived => return Err(Error::NotConnected(id.0)),
-            _ if !socket.may_send() => return Err(Error::StreamClosed(id.0)),
+            _ if !socket.may_send() => return Err(ended(socket.state(), id)),
             _ => {}
         }
         let sent = socket
@@ -466,10 +504,11 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
         let got = match socket.recv_slice(buf) {
             Ok(n) => n,
             Err(tcp::RecvError::Finished) => return Err(Error::StreamClosed(id.0)),
+            // No FIN arrived: the end is a reset (see `ended`).
             Err(tcp::RecvError::InvalidState) => {
                 return Err(match socket.state() {
                     tcp::State::SynSent | tcp::State::SynReceived => Error::NotConnected(id.0),
-                    _ => Error::StreamClosed(id.0),
+                    state => ended(state, id),
                 })
             }
         };
@@ -486,6 +525,16 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
     fn close(&mut self, id: StreamId) -> Result<(), Error> {
         let i = self.stream(id)?;
         self.socket(i).close();
+        self.slots[i] = Slot::Closing;
+        Ok(())
+    }
+
+    /// smoltcp's abort: the socket drops its buffers and goes to `Closed`,
+    /// and the next poll sends the peer one RST. The slot is freed after
+    /// that poll, as a completed close is.
+    fn abort(&mut self, id: StreamId) -> Result<(), Error> {
+        let i = self.stream(id)?;
+        self.socket(i).abort();
         self.slots[i] = Slot::Closing;
         Ok(())
     }
@@ -563,12 +612,12 @@ impl<T: TransmitRingbuffer, R: ReceiveRingbuffer> Transport for TcpIp<'_, T, R> 
             pings_tx: c.pings_tx,
             pings_answered: c.pings_answered,
             pongs_rx: c.pongs_rx,
-            ..self.device.inner().stats()
+            ..self.device.inner().get_ref().stats()
         }
     }
 
     fn reset_stats(&mut self) {
-        self.device.inner_mut().reset_stats();
+        self.device.inner_mut().get_mut().reset_stats();
         self.device.reset_counts();
         self.counters = Counters::default();
     }
