@@ -45,6 +45,6 @@ mod window;
 pub mod wire;
 
 pub use link::{Alignment, Config, Link, Received, Transmit};
-pub use window::image_len;
+pub use window::{image_len, Window};
 
 use link::Ring;

@@ -28,10 +28,14 @@ impl Reassert {
 
     /// The word was written at `now`; `same`: it says what the last write
     /// said. A rewrite when due waits twice as long for the next; a change
-    /// starts over at two passes.
+    /// starts over at two passes. A rewrite of the same word before it was
+    /// due (the heartbeat's, say) changes nothing: restarting the repeats
+    /// there would wake an idle peer every few passes after every
+    /// heartbeat.
     pub fn wrote(&mut self, now: Instant, same: bool, pass: Duration) {
         let gap = match self.0 {
             Some((at, gap)) if same && now >= at => gap * 2,
+            _ if same => return,
             _ => pass * 2,
         };
         self.0 = (gap <= pass * MAX_PASSES).then_some((now + gap, gap));
@@ -60,7 +64,15 @@ mod tests {
         }
         reassert.wrote(now, true, pass);
         assert_eq!(reassert.at(), None, "left to the heartbeat");
+        reassert.wrote(now + pass, true, pass);
+        assert_eq!(reassert.at(), None, "the heartbeat's rewrite starts none");
         reassert.wrote(now, false, pass);
         assert_eq!(reassert.at(), Some(now + pass * 2), "a change starts over");
+        reassert.wrote(now + pass, true, pass);
+        assert_eq!(
+            reassert.at(),
+            Some(now + pass * 2),
+            "a rewrite before it was due moves nothing"
+        );
     }
 }

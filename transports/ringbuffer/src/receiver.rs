@@ -1,6 +1,6 @@
 //! The receiving side: frames out of the data ring, checked, in order.
 
-use crc::Digest;
+use crate::wire::Digest;
 use tidenet_core::ringbuffer::ReceiveRingbuffer;
 use tidenet_core::time::{Duration, Instant};
 use tidenet_core::Stats;
@@ -31,7 +31,7 @@ struct Reading {
     header: Header,
     /// Payload words read so far.
     words: usize,
-    digest: Digest<'static, u32>,
+    digest: Digest,
     /// Whether part of it was already reported as read, so that it may be
     /// overwritten and cannot be read again.
     reported: bool,
@@ -277,8 +277,8 @@ impl Receiver {
             rx.read_slice(&mut chunk[..n], ring.index(pos));
             *budget -= n;
             for (i, word) in chunk[..n].iter().enumerate() {
+                reading.digest.update_word(*word);
                 let bytes = word.to_le_bytes();
-                reading.digest.update(&bytes);
                 let at = (reading.words + i) * 8;
                 let len = bytes.len().min(self.packet.len().saturating_sub(at));
                 self.packet[at..at + len].copy_from_slice(&bytes[..len]);

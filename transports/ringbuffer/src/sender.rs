@@ -194,7 +194,7 @@ impl<'a> Sender<'a> {
         let ahead = feedback.ack.wrapping_sub((self.oldest + u16::MAX).0) & 0x3fff;
         let ack = self.oldest + ahead.wrapping_sub(1);
         // Only acknowledgements of frames written count.
-        while self.window.len() > 0 && self.oldest <= ack && self.oldest <= self.highest {
+        while !self.window.is_empty() && self.oldest <= ack && self.oldest <= self.highest {
             if let Some(at) = self.window.first() {
                 let len = usize::from(self.window.header(at).len);
                 self.oldest_pos += wire::frame_words(len) as u64;
@@ -241,7 +241,7 @@ impl<'a> Sender<'a> {
     fn awaiting_written(&self) -> bool {
         match self.cursor {
             Some((_, seq)) => seq > self.oldest,
-            None => self.window.len() > 0,
+            None => !self.window.is_empty(),
         }
     }
 

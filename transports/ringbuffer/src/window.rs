@@ -51,6 +51,11 @@ impl<'a> Window<'a> {
         self.frames
     }
 
+    /// Whether no frame is held.
+    pub fn is_empty(&self) -> bool {
+        self.frames == 0
+    }
+
     /// Forgets every frame.
     pub fn clear(&mut self) {
         self.head = 0;
