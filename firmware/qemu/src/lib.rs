@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod cpu;
+
 /// Where `cargo xtask firmware` leaves the image.
 pub const IMAGE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -55,6 +57,10 @@ pub enum QemuError {
     Io(io::Error),
     /// The monitor did not answer as expected.
     Monitor(String),
+    /// A benchmark image could not be built.
+    Build(String),
+    /// A benchmark image reported a failure, or figures that do not parse.
+    Bench(String),
 }
 
 impl fmt::Display for QemuError {
@@ -80,6 +86,8 @@ impl fmt::Display for QemuError {
             }
             QemuError::Io(e) => write!(f, "{e}"),
             QemuError::Monitor(what) => write!(f, "QEMU monitor: {what}"),
+            QemuError::Build(what) => write!(f, "{what}; build it by hand to see why"),
+            QemuError::Bench(what) => write!(f, "the benchmark image failed: {what}"),
         }
     }
 }
@@ -105,6 +113,26 @@ pub struct Boot {
     pub banner: Vec<String>,
     /// The stack region the image painted.
     pub stack: StackRegion,
+    /// Where the image keeps its [`IdleCounters`], if its banner says.
+    pub idle: Option<u32>,
+}
+
+/// How the image's main loop spent its time: `firmware/riscv/src/sleep.rs`
+/// keeps them. `busy` and `at` are `minstret` figures, instructions only
+/// where `minstret` counts them (a board; QEMU with `-icount shift=0`,
+/// under which the two-node image's model cannot keep real time); under
+/// plain TCG it counts host ticks, and only `sleeps` and `loops` mean
+/// anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdleCounters {
+    /// Instructions run outside `wfi`, up to the last sleep.
+    pub busy: u64,
+    /// Virtual nanoseconds since reset at the last sleep.
+    pub at: u64,
+    /// Sleeps taken.
+    pub sleeps: u64,
+    /// Turns of the main loop.
+    pub loops: u64,
 }
 
 /// The stack region, as the banner gives it: `low..high`, painted with
@@ -213,6 +241,10 @@ impl Qemu {
             .iter()
             .find_map(|line| StackRegion::parse(line))
             .ok_or_else(|| QemuError::NoStackLine(banner.join("\n")))?;
+        let idle = banner.iter().find_map(|line| {
+            let hex = line.strip_prefix("idle counters at 0x")?;
+            u32::from_str_radix(hex.trim(), 16).ok()
+        });
         read_monitor_prompt(&mut process, &mut monitor)?;
         Ok(Qemu {
             process,
@@ -224,6 +256,7 @@ impl Qemu {
                 to_prompt,
                 banner,
                 stack,
+                idle,
             },
         })
     }
@@ -244,23 +277,49 @@ impl Qemu {
     /// the region through the monitor while the machine runs.
     pub fn stack_used(&mut self) -> Result<u32, QemuError> {
         let StackRegion { low, high, paint } = self.boot.stack;
-        let dump = self.dir.path().join("stack");
-        let command = format!("pmemsave {low:#x} {} \"{}\"\n", high - low, dump.display());
-        self.monitor.write_all(command.as_bytes())?;
-        read_monitor_prompt(&mut self.process, &mut self.monitor)?;
-        let bytes = std::fs::read(&dump)?;
-        if bytes.len() != (high - low) as usize {
-            return Err(QemuError::Monitor(format!(
-                "pmemsave wrote {} bytes, not {}",
-                bytes.len(),
-                high - low
-            )));
-        }
+        let bytes = self.read_memory(low, high - low)?;
         let untouched = bytes
             .chunks_exact(4)
             .take_while(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) == paint)
             .count() as u32;
         Ok(high - low - 4 * untouched)
+    }
+
+    /// The image's [`IdleCounters`], read through the monitor while the
+    /// machine runs.
+    pub fn idle_counters(&mut self) -> Result<IdleCounters, QemuError> {
+        let at = self.boot.idle.ok_or_else(|| {
+            QemuError::Monitor("the banner has no `idle counters at 0x..` line".into())
+        })?;
+        let bytes = self.read_memory(at, 32)?;
+        let word = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[8 * i..8 * i + 8]);
+            u64::from_le_bytes(b)
+        };
+        Ok(IdleCounters {
+            busy: word(0),
+            at: word(1),
+            sleeps: word(2),
+            loops: word(3),
+        })
+    }
+
+    /// `len` bytes of the machine's memory from `address`, through the
+    /// monitor's `pmemsave`.
+    fn read_memory(&mut self, address: u32, len: u32) -> Result<Vec<u8>, QemuError> {
+        let dump = self.dir.path().join("memory");
+        let command = format!("pmemsave {address:#x} {len} \"{}\"\n", dump.display());
+        self.monitor.write_all(command.as_bytes())?;
+        read_monitor_prompt(&mut self.process, &mut self.monitor)?;
+        let bytes = std::fs::read(&dump)?;
+        if bytes.len() != len as usize {
+            return Err(QemuError::Monitor(format!(
+                "pmemsave wrote {} bytes, not {len}",
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
     }
 }
 

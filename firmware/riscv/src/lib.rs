@@ -5,6 +5,8 @@
 
 pub mod clint;
 pub mod mmio;
+pub mod model_clock;
+pub mod sleep;
 pub mod stack;
 pub mod uart;
 

@@ -18,7 +18,7 @@ use core::ptr::addr_of_mut;
 
 use tidenet_core::addr::HardwareId;
 use tidenet_core::node::Node;
-use tidenet_core::time::{Duration, Instant};
+use tidenet_core::time::{earliest, Duration, Instant};
 use tidenet_core::Transport;
 use tidenet_model::{Cpu, Faults, Link, LinkConfig, Port, Side, CYCLE_NS};
 use tidenet_node::{App, Clock};
@@ -26,6 +26,8 @@ use tidenet_ringbuffer::Config;
 use tidenet_tcpip::{Resources, TcpIp};
 
 use tidenet_firmware::clint::Clint;
+use tidenet_firmware::model_clock::CpuClock;
+use tidenet_firmware::sleep::Sleep;
 use tidenet_firmware::uart::Uart16550;
 use tidenet_firmware::{halt, say, stack, CLINT_BASE, CLINT_TICK_NS, UART_BASE};
 
@@ -68,22 +70,6 @@ static mut TCPIP_B: Resources<'static, STREAM_BUFFER, WINDOW> = Resources::new()
 static mut SHELL: tidenet_shell::Resources<Uart16550> =
     tidenet_shell::Resources::new(unsafe { Uart16550::new(UART_BASE) });
 
-/// The image's clock. The modelled CPU's time moves with every bus access
-/// (the model charges each one) and is advanced here to the CLINT whenever
-/// it falls behind, as it does when the CPU is slower than the charge, so
-/// the nodes' timeouts take as long as they say.
-struct CpuClock<'c> {
-    clint: Clint,
-    cpu: &'c Cpu,
-}
-
-impl Clock for CpuClock<'_> {
-    fn now(&mut self) -> Instant {
-        self.cpu.advance_to(self.clint.now().as_nanos() / CYCLE_NS);
-        self.cpu.instant()
-    }
-}
-
 #[riscv_rt::entry]
 fn main() -> ! {
     let stack = stack::paint();
@@ -99,8 +85,8 @@ fn main() -> ! {
     };
     // SAFETY: the CLINT is at CLINT_BASE; reading mtime changes nothing.
     let clint = unsafe { Clint::new(CLINT_BASE, CLINT_TICK_NS) };
-    // SAFETY: the UART is at UART_BASE; this handle is dropped before the
-    // shell's is first used.
+    // SAFETY: the UART is at UART_BASE; once the shell has its own handle,
+    // this one only reads the line status, which changes nothing.
     let console = &mut unsafe { Uart16550::new(UART_BASE) };
     console.init();
     say(
@@ -111,6 +97,13 @@ fn main() -> ! {
         ),
     );
     say(console, format_args!("stack {stack}\r\n"));
+    // SAFETY: the CLINT and the UART are QEMU virt's, at the PLIC's
+    // UART line; this is the only `Sleep`.
+    let mut sleep = unsafe { Sleep::new(Clint::new(CLINT_BASE, CLINT_TICK_NS), console) };
+    say(
+        console,
+        format_args!("idle counters at {:#010x}\r\n", sleep.counters()),
+    );
 
     let link = match Link::new(&LINK, link_memory) {
         Ok(link) => RefCell::new(link),
@@ -146,10 +139,37 @@ fn main() -> ! {
     let mut node_b = Node::new([b]);
     let Ok(mut node_a) = App::new([a], shell);
     loop {
+        sleep.turn();
         let now = clock.now();
-        let Ok(_) = node_a.poll(now);
-        node_b.poll(now);
+        let Ok(busy_a) = node_a.poll(now);
+        let busy_b = node_b.poll(now);
+        if busy_a || busy_b {
+            continue;
+        }
+        // Nothing asks for another poll at once: sleep until a node's
+        // next deadline, the model's next landing (the link's doorbell,
+        // which on a board would be the peer's write arriving), or input.
+        let next = earliest(node_a.poll_at(now), node_b.poll_at(now));
+        let next = earliest(next, next_landing(&link, now));
+        sleep.until(next, console);
     }
+}
+
+/// When the model next lands a write burst in either node's memory. The
+/// bursts landed by `polled`, when both nodes' polls began, have been seen
+/// and are acknowledged; a later one may have landed behind a node's poll,
+/// so it stays pending and the loop polls again at once.
+fn next_landing(link: &RefCell<Link<'_>>, polled: Instant) -> Option<Instant> {
+    let mut link = link.borrow_mut();
+    let mut next = None;
+    for side in [Side::A, Side::B] {
+        link.take_landed(side, polled.as_nanos() / CYCLE_NS);
+        let at = link
+            .next_landing(side)
+            .map(|c| Instant::from_nanos(c * CYCLE_NS));
+        next = earliest(next, at);
+    }
+    next
 }
 
 /// The identity of each end of the modelled link: a made-up DNA per node.

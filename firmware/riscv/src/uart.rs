@@ -15,6 +15,8 @@ const RBR_THR: usize = 0;
 const IER: usize = 1;
 /// FIFO control.
 const FCR: usize = 2;
+/// IER: interrupt while a received byte waits.
+const IER_DATA_READY: u8 = 1 << 0;
 /// Line control.
 const LCR: usize = 3;
 /// Line status.
@@ -61,8 +63,16 @@ impl Uart16550 {
         unsafe { ptr::write_volatile((self.base + reg) as *mut u8, value) }
     }
 
-    fn has_byte(&self) -> bool {
+    /// Whether a received byte waits to be read.
+    pub fn has_byte(&self) -> bool {
         self.get(LSR) & LSR_DATA_READY != 0
+    }
+
+    /// Raises the UART's interrupt line while a received byte waits, so
+    /// that a sleeping CPU wakes for input (see [`crate::sleep`]). No
+    /// handler runs: the CPU only leaves `wfi`.
+    pub fn raise_on_input(&mut self) {
+        self.set(IER, IER_DATA_READY);
     }
 }
 
