@@ -12,6 +12,12 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod bench;
+mod docs;
+
+mod fuzz;
+mod tshark;
+
 /// The bare-metal target of bittide's management-unit CPU (a VexRiscv).
 const RISCV_TARGET: &str = "riscv32imc-unknown-none-elf";
 /// The firmware image's crate, a workspace of its own whose
@@ -52,12 +58,19 @@ fn usage() -> String {
         160 KiB instruction and 160 KiB data memory it uses\n  \
         qemu      build the image and boot it under QEMU with its UART on this\n            \
         terminal (Ctrl-A X quits)\n  \
-        bench     run the simulator's benchmarks (`tidenet bench`) in release mode,\n            \
-        further args going to it, then the Thunderbolt transport's on\n            \
-        loopback, then the firmware's under QEMU\n  \
+        bench     write the bench report, target/bench/report.md, with CSVs and\n            \
+        SVG plots beside it: the simulator's benchmarks and sweeps\n            \
+        (`tidenet bench --report`, further args going to it), the\n            \
+        Thunderbolt transport's on loopback, the firmware's under QEMU\n            \
+        and the criterion benches of the hot paths\n  \
         soak      run `tidenet soak` in release mode: random transfers and rigs,\n            \
         each checked end to end; args go to it (--minutes N, default 2;\n            \
         --seed S; --only K)\n  \
+        fuzz      run every cargo-fuzz target in fuzz/ (nightly; installs\n            \
+        cargo-fuzz if missing) for --seconds N each (default 60;\n            \
+        --only TARGET), then print executions per target\n  \
+        docs      build the book in docs/ with mdBook (installed if missing) and\n            \
+        check that every link and anchor in it resolves\n  \
         help      print this message\n";
     usage
 }
@@ -114,12 +127,28 @@ const TEST: &[Step] = &[
         "lint every crate and target (cargo clippy -D warnings)",
         &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"],
     ),
+    Step::call("build the book (mdBook) and check every link in it", docs::check),
     Step::call("build the firmware image and check its memory use", firmware),
     Step::call("install QEMU if it is missing", ensure_qemu),
     Step::cargo("run every test (cargo test --workspace)", &["test", "--workspace"]),
+    Step::call(
+        "install tshark if it is missing and check the simulator's packet captures with Wireshark's dissectors",
+        tshark::check,
+    ),
+    Step::call(
+        "run the Linux TCP interop test: the kernel against a simulated node over TUN (root)",
+        tun_interop,
+    ),
     Step::cargo(
         "smoke-run the Thunderbolt transport's loopback benchmark (quick sizes)",
         &["bench", "-p", "tidenet-thunderbolt", "--", "--quick"],
+    ),
+    Step::cargo(
+        "smoke-run the criterion benches once each (link frames and window, postcard, shell)",
+        &[
+            "bench", "-p", "tidenet-ringbuffer", "-p", "tidenet-core", "-p", "tidenet-shell",
+            "--bench", "link", "--bench", "proto", "--bench", "shell", "--", "--test",
+        ],
     ),
     Step::cargo(
         "boot the image under QEMU and run the scripted shell sessions",
@@ -139,14 +168,8 @@ const TEST: &[Step] = &[
     ),
 ];
 
-/// `cargo xtask bench`; extra arguments go to `tidenet bench`.
 /// `tidenet soak`, which `cargo xtask soak` passes its arguments to.
 const SOAK: &[&str] = &["run", "--release", "-p", "tidenet-sim", "--", "soak"];
-const BENCH: &[&str] = &["run", "--release", "-p", "tidenet-sim", "--", "bench"];
-/// The Thunderbolt transport's benchmark on loopback.
-const BENCH_THUNDERBOLT: &[&str] = &["bench", "-p", "tidenet-thunderbolt"];
-/// The firmware's benchmark, after the image is built and QEMU installed.
-const BENCH_FIRMWARE: &[&str] = &["bench", "-p", "tidenet-qemu"];
 
 fn main() -> ExitCode {
     let mut args = env::args().skip(1);
@@ -158,15 +181,13 @@ fn main() -> ExitCode {
         Some("test") if rest.is_empty() => run_steps(&root, TEST),
         Some("test") => return usage_error(&format!("'test' takes no arguments, got {rest:?}")),
         Some("soak") => run_cargo(&root, SOAK, &rest),
-        Some("bench") => run_cargo(&root, BENCH, &rest)
-            .and_then(|()| run_cargo(&root, BENCH_THUNDERBOLT, &[]))
-            .and_then(|()| firmware(&root))
-            .and_then(|()| ensure_qemu(&root))
-            .and_then(|()| run_cargo(&root, BENCH_FIRMWARE, &[])),
-        Some(task @ ("firmware" | "qemu")) if !rest.is_empty() => {
+        Some("fuzz") => fuzz::run(&root, &rest),
+        Some("bench") => bench::bench(&root, &rest),
+        Some(task @ ("firmware" | "qemu" | "docs")) if !rest.is_empty() => {
             return usage_error(&format!("'{task}' takes no arguments, got {rest:?}"))
         }
         Some("firmware") => firmware(&root),
+        Some("docs") => docs::check(&root),
         Some("qemu") => firmware(&root)
             .and_then(|()| ensure_qemu(&root))
             .and_then(|()| qemu(&root)),
@@ -242,6 +263,22 @@ fn run(mut command: Command, shown: &str) -> Result<(), String> {
     }
 }
 
+/// The TUN interop test (`firmware/sim/tests/tun.rs`), required to run:
+/// where it would skip (no root, no TUN), the step fails instead.
+fn tun_interop(root: &Path) -> Result<(), String> {
+    const TEST: &[&str] = &["test", "-p", "tidenet-sim", "--test", "tun"];
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut command = Command::new(cargo);
+    command
+        .args(TEST)
+        .env("TIDENET_REQUIRE_TUN", "1")
+        .current_dir(root);
+    run(
+        command,
+        &format!("TIDENET_REQUIRE_TUN=1 cargo {}", TEST.join(" ")),
+    )
+}
+
 /// Installs the riscv32imc target with rustup unless it is already there.
 fn ensure_riscv_target(root: &Path) -> Result<(), String> {
     let output = Command::new("rustup")
@@ -273,7 +310,13 @@ fn ensure_riscv_target(root: &Path) -> Result<(), String> {
 /// The linker already refuses an image that does not fit; this shows the
 /// margin.
 fn firmware(root: &Path) -> Result<(), String> {
-    run_cargo(&root.join(FIRMWARE_DIR), &["build", "--release"], &[])?;
+    // The image is read from the firmware's own target directory, whatever
+    // CARGO_TARGET_DIR says.
+    run_cargo(
+        &root.join(FIRMWARE_DIR),
+        &["build", "--release", "--target-dir", "target"],
+        &[],
+    )?;
     println!("    the two-node image QEMU runs:");
     sizes(&root.join(FIRMWARE_IMAGE))?;
     println!("    a seven-link node (built to show it fits; QEMU has no ringbuffers):");
@@ -369,10 +412,17 @@ fn command_output(command: &mut Command) -> Result<String, String> {
 
 /// Installs QEMU's riscv32 emulator with apt-get unless it is already there.
 fn ensure_qemu(root: &Path) -> Result<(), String> {
-    if let Ok(output) = Command::new(QEMU).arg("--version").output() {
+    ensure_tool(root, QEMU, QEMU_PACKAGE)
+}
+
+/// Installs the Debian `package` that provides `tool` with apt-get, unless
+/// `tool --version` already runs; noninteractive, so that a package's
+/// questions (tshark's about who may capture) take their defaults.
+pub(crate) fn ensure_tool(root: &Path, tool: &str, package: &str) -> Result<(), String> {
+    if let Ok(output) = Command::new(tool).arg("--version").output() {
         if output.status.success() {
             let version = String::from_utf8_lossy(&output.stdout);
-            println!("    {}", version.lines().next().unwrap_or(QEMU));
+            println!("    {}", version.lines().next().unwrap_or(tool));
             return Ok(());
         }
     }
@@ -384,11 +434,11 @@ fn ensure_qemu(root: &Path) -> Result<(), String> {
             .current_dir(root);
         run(command, &format!("apt-get {}", args.join(" ")))
     };
-    let install = ["install", "-y", "--no-install-recommends", QEMU_PACKAGE];
+    let install = ["install", "-y", "--no-install-recommends", package];
     // A fresh machine may have no package lists yet.
     apt(&install)
         .or_else(|_| apt(&["update"]).and_then(|()| apt(&install)))
-        .map_err(|e| format!("{e}; install {QEMU_PACKAGE} by hand (it provides {QEMU})"))
+        .map_err(|e| format!("{e}; install {package} by hand (it provides {tool})"))
 }
 
 /// Boots the image with its UART (and QEMU's monitor, behind Ctrl-A C) on

@@ -29,6 +29,8 @@ use tidenet_tcpip::{Resources, TcpIp};
 pub mod executor;
 pub mod mesh;
 pub mod nodes;
+pub mod pcap;
+pub mod report;
 pub mod soak;
 pub mod topology;
 pub mod virtual_time;
@@ -36,6 +38,7 @@ pub mod virtual_time;
 pub use nodes::Stack;
 
 use executor::Executor;
+use pcap::{Capture, Tap};
 use virtual_time::VirtualTime;
 
 /// The TCP port the demo's receiver listens on.
@@ -76,6 +79,10 @@ pub struct TransferConfig {
     pub driver: Driver,
     /// Each link's window of frames in flight.
     pub window: Window,
+    /// Pings A sends B, one at a time, once the link is up and before the
+    /// stream opens: their round trips are [`Report::rtts`]. The transfer's
+    /// figures start after them.
+    pub pings: u32,
 }
 
 /// The RAM each end of a link keeps for its frames in flight, beside the
@@ -135,6 +142,7 @@ impl Default for TransferConfig {
             stack: Stack::Tcpip,
             driver: Driver::Poll,
             window: Window::Deep,
+            pings: 0,
         }
     }
 }
@@ -169,6 +177,8 @@ pub struct Report {
     pub late_writes: u64,
     /// How often the nodes' code ran.
     pub polls: Polls,
+    /// The round trips of [`TransferConfig::pings`], in virtual time.
+    pub rtts: Vec<Duration>,
 }
 
 /// How often a transfer's code ran: the measure of busy polling.
@@ -321,6 +331,18 @@ pub fn transfer(
     config: &TransferConfig,
     progress: impl FnMut(u64),
 ) -> Result<Report, TransferError> {
+    transfer_captured(config, None, progress)
+}
+
+/// As [`transfer`], with every IP packet node A sends and receives written
+/// to `capture` (see [`pcap`]): the link's whole IP traffic. The bespoke
+/// stack has no IP packets, and writes nothing.
+pub fn transfer_captured(
+    config: &TransferConfig,
+    capture: Option<&Capture>,
+    progress: impl FnMut(u64),
+) -> Result<Report, TransferError> {
+    let tap = capture.map_or(Tap::OFF, Capture::tap);
     let mut memory = vec![0u64; config.link.memory_words()];
     let link = RefCell::new(Link::new(&config.link, &mut memory).map_err(TransferError::Config)?);
     let cpus = [Cpu::new(config.bus_cycles), Cpu::new(config.bus_cycles)];
@@ -346,8 +368,17 @@ pub fn transfer(
                         Box::new(Resources::<STREAM_BUFFER, { $window.bytes() }>::new());
                     let mut res_b =
                         Box::new(Resources::<STREAM_BUFFER, { $window.bytes() }>::new());
-                    let a = TcpIp::new(ta, ra, id_a, link_a, &mut res_a, Instant::ZERO);
-                    let b = TcpIp::new(tb, rb, id_b, link_b, &mut res_b, Instant::ZERO);
+                    let a =
+                        TcpIp::with_capture(ta, ra, id_a, link_a, &mut res_a, Instant::ZERO, tap);
+                    let b = TcpIp::with_capture(
+                        tb,
+                        rb,
+                        id_b,
+                        link_b,
+                        &mut res_b,
+                        Instant::ZERO,
+                        Tap::OFF,
+                    );
                     run.between(a, b, progress)
                 }};
             }
@@ -467,6 +498,7 @@ impl Run<'_, '_> {
             });
         };
 
+        let rtts = self.ping_polled(&mut a, &mut b, peer, &mut schedule, &mut polls)?;
         let from = self.marks();
         let mut tx = Sending {
             data: Xoshiro256PlusPlus::seed_from_u64(config.link.seed ^ 0x7de5_eed0),
@@ -538,7 +570,77 @@ impl Run<'_, '_> {
             a: a.stats(),
             b: b.stats(),
             polls,
+            rtts,
         }))
+    }
+
+    /// Sends [`TransferConfig::pings`] pings from A to B under the poll
+    /// driver, one at a time, and returns their round trips.
+    fn ping_polled<T: Transport>(
+        &self,
+        a: &mut T,
+        b: &mut T,
+        peer: core::net::IpAddr,
+        schedule: &mut Schedule<'_>,
+        polls: &mut Polls,
+    ) -> Result<Vec<Duration>, TransferError> {
+        let (config, link) = (self.config, self.link);
+        let mut rtts = Vec::new();
+        let mut pinging = false;
+        let mut failed = None;
+        while rtts.len() < config.pings as usize {
+            let stepped = schedule.step(
+                |i| {
+                    link.borrow()
+                        .next_landing(if i == 0 { Side::A } else { Side::B })
+                },
+                |i, now| {
+                    let (node, side): (&mut T, _) = if i == 0 {
+                        (&mut *a, Side::A)
+                    } else {
+                        (&mut *b, Side::B)
+                    };
+                    link.borrow_mut()
+                        .take_landed(side, now.as_nanos() / CYCLE_NS);
+                    polls.transport += 1;
+                    let mut busy = node.poll(now);
+                    if i == 0 && !pinging {
+                        match node.ping(peer, now) {
+                            Ok(()) => pinging = true,
+                            Err(Error::WouldBlock) => {}
+                            Err(e) => {
+                                failed.get_or_insert(e);
+                                return None;
+                            }
+                        }
+                        busy = true;
+                    }
+                    if i == 0 {
+                        if let Some((_, rtt)) = node.take_rtt() {
+                            rtts.push(rtt);
+                            pinging = false;
+                            busy = true;
+                        }
+                    }
+                    if busy {
+                        Some(now)
+                    } else {
+                        node.poll_at(now)
+                    }
+                },
+            );
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            if stepped.is_none() || self.latest() > config.stall_cycles {
+                return Err(TransferError::Stalled {
+                    received: 0,
+                    at_cycles: self.latest(),
+                    stats: Some(Box::new([a.stats(), b.stats()])),
+                });
+            }
+        }
+        Ok(rtts)
     }
 
     /// The same transfer as [`Run::polled`], written as async tasks: what
@@ -578,30 +680,53 @@ impl Run<'_, '_> {
         let sent_hash = RefCell::new(Sha256::new());
         let received_hash = RefCell::new(Sha256::new());
         let received = Cell::new(0u64);
+        let rtts = RefCell::new(Vec::new());
 
         let sender = async {
-            let peer = net_a
-                .with_timeout(stall, net_a.link_up())
-                .await
-                .map_err(|_| TransferError::NotUp {
-                    states: [
-                        net_a.with(|t| t.link_state()),
-                        net_b.with(|t| t.link_state()),
-                    ],
-                    at_cycles: self.latest(),
-                })?;
-            // B may still be shaking hands: it is up once it knows A.
-            net_b
-                .with_timeout(stall, net_b.link_up())
-                .await
-                .map_err(|_| stalled(0))?;
-            up.set(self.latest());
-            from.set(self.marks());
-            start.set(cpus[0].cycles());
-            let mut stream = net_a
-                .with_timeout(stall, net_a.connect(peer, DEMO_PORT))
-                .await
-                .map_err(|_| stalled(0))??;
+            // A's link may go down while B's comes up (at heavy loss, B
+            // timing out its handshake starts a new session): then wait for
+            // it again, as an application would.
+            let mut stream = loop {
+                let peer = net_a
+                    .with_timeout(stall, net_a.link_up())
+                    .await
+                    .map_err(|_| TransferError::NotUp {
+                        states: [
+                            net_a.with(|t| t.link_state()),
+                            net_b.with(|t| t.link_state()),
+                        ],
+                        at_cycles: self.latest(),
+                    })?;
+                // B may still be shaking hands: it is up once it knows A.
+                net_b
+                    .with_timeout(stall, net_b.link_up())
+                    .await
+                    .map_err(|_| stalled(0))?;
+                up.set(self.latest());
+                let mut down = false;
+                while rtts.borrow().len() < config.pings as usize {
+                    match net_a.ping(peer, stall).await {
+                        Err(Error::LinkDown) => {
+                            down = true;
+                            break;
+                        }
+                        rtt => rtts.borrow_mut().push(rtt?),
+                    }
+                }
+                if down {
+                    continue;
+                }
+                from.set(self.marks());
+                start.set(cpus[0].cycles());
+                match net_a
+                    .with_timeout(stall, net_a.connect(peer, DEMO_PORT))
+                    .await
+                    .map_err(|_| stalled(0))?
+                {
+                    Err(Error::LinkDown) => continue,
+                    stream => break stream?,
+                }
+            };
             let mut data = Xoshiro256PlusPlus::seed_from_u64(config.link.seed ^ 0x7de5_eed0);
             let mut chunk = [0u8; 4096];
             let mut sent = 0;
@@ -681,6 +806,7 @@ impl Run<'_, '_> {
             a,
             b,
             polls,
+            rtts: rtts.into_inner(),
         }))
     }
 
@@ -711,6 +837,7 @@ impl Run<'_, '_> {
             busy,
             late_writes: link.late_writes(),
             polls: moved.polls,
+            rtts: moved.rtts,
         }
     }
 }
@@ -782,6 +909,7 @@ struct Moved {
     a: Stats,
     b: Stats,
     polls: Polls,
+    rtts: Vec<Duration>,
 }
 
 /// Lower-case hex of `bytes`.

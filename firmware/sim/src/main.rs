@@ -3,22 +3,26 @@
 //! simulated node, or on a node of this host's Thunderbolt interface.
 
 use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 mod session;
 mod tty;
+mod tun;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tidenet_core::node::RemotePolicy;
 use tidenet_model::{Faults, LinkConfig, CYCLE_NS};
-use tidenet_ringbuffer::wire::{frame_words, mtu_for_depth, MAX_MTU};
-use tidenet_sim::mesh::{mesh, MeshConfig};
+use tidenet_ringbuffer::wire::{mtu_for_depth, MAX_MTU};
+use tidenet_sim::mesh::{mesh_captured, MeshConfig};
 use tidenet_sim::nodes::Stack;
+use tidenet_sim::pcap::Capture;
+use tidenet_sim::report::{self, BenchConfig};
 use tidenet_sim::soak::Case;
 use tidenet_sim::topology::Topology;
-use tidenet_sim::{hex, link_ram, transfer, Driver, Report, TransferConfig, Window};
+use tidenet_sim::{hex, link_ram, transfer_captured, Driver, Report, TransferConfig, Window};
 use tidenet_thunderbolt::{Config, Peer, TransportError};
 
 #[derive(Parser)]
@@ -42,12 +46,10 @@ enum Command {
     /// Measures goodput and link efficiency for a fixed set of fault rates
     /// and depths, driven by the poll loop and as async tasks, with the
     /// ratio of the two. Virtual time, so the table is the same on every
-    /// machine.
-    Bench {
-        /// Bytes per case.
-        #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..))]
-        bytes: u64,
-    },
+    /// machine. With --report it also sweeps efficiency against loss,
+    /// corruption and outages and ping RTT against latency, measures host
+    /// throughput, and writes the report's section, CSVs and SVG plots.
+    Bench(BenchArgs),
     /// An interactive shell on simulated node A, whose link runs to simulated
     /// node B. Typed bytes go to the node's UART and its output comes back.
     /// On a terminal, Ctrl-C or Ctrl-D exits; when stdin is not a terminal,
@@ -75,6 +77,31 @@ enum Command {
     /// the time is up. Every failure prints the one command that reruns it.
     /// Exits non-zero if any case failed.
     Soak(SoakArgs),
+    /// Linux only: bridges a simulated link to the TUN interface --name,
+    /// so this host's own TCP/IP stack is the near end of a lossy modelled
+    /// link and a simulated node the far end, paced to the wall clock. The
+    /// far node hashes the streams the kernel opens to it and opens one to
+    /// the kernel; each finished stream prints its SHA-256 and throughput.
+    /// Needs root (CAP_NET_ADMIN) and iproute2's `ip`.
+    Tun(tun::TunArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Bytes per case of the table.
+    #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    bytes: u64,
+    /// Also write `sim.md`, CSVs and SVG plots into DIR, created if
+    /// missing [default: $TIDENET_BENCH_DIR, which `cargo xtask bench` sets].
+    #[arg(long, value_name = "DIR")]
+    report: Option<std::path::PathBuf>,
+    /// Bytes per point of the report's sweeps (an eighth where the link is
+    /// worst).
+    #[arg(long, default_value_t = 512 << 10, value_parser = clap::value_parser!(u64).range(16384..))]
+    sweep_bytes: u64,
+    /// Bytes the report's host-throughput figures move.
+    #[arg(long, default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    host_bytes: u64,
 }
 
 #[derive(Args)]
@@ -115,6 +142,14 @@ struct MeshArgs {
     /// paced to the wall clock, with node K's shell on stdin and stdout.
     #[arg(long, value_name = "K")]
     node: Option<usize>,
+    /// Write each link's IP packets to DIR/link-A-B.pcap (created, with
+    /// DIR if missing), for the link between nodes A < B: pcap with
+    /// LINKTYPE_RAW, for Wireshark or tshark. Captured at node A's end of
+    /// the link, in both directions, so a file holds all the link's IP
+    /// traffic, stamped with A's virtual clock; frames the link's CRC
+    /// rejected never became IP packets and are not in it.
+    #[arg(long, value_name = "DIR")]
+    pcap: Option<PathBuf>,
     #[command(flatten)]
     link: LinkArgs,
 }
@@ -137,6 +172,14 @@ struct DemoArgs {
     /// a 4000-word ring.
     #[arg(long, value_enum, default_value_t = Window::Deep)]
     window: Window,
+    /// Write every IP packet of the pair's link to FILE as pcap with
+    /// LINKTYPE_RAW, for Wireshark or tshark. Captured at node A's link
+    /// device in both directions (what A sends and what it receives), so
+    /// the file holds all the link's IP traffic, stamped with A's virtual
+    /// clock; frames the link's CRC rejected never became IP packets and
+    /// are not in it. TCP/IP stack only.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
     #[command(flatten)]
     link: LinkArgs,
 }
@@ -217,6 +260,14 @@ struct ShellArgs {
     /// The stack both nodes run; `status` shows it.
     #[arg(long, value_enum, default_value_t = Stack::Tcpip)]
     stack: Stack,
+    /// Write every IP packet of the pair's link to FILE as pcap with
+    /// LINKTYPE_RAW, for Wireshark or tshark. Captured at node A's link
+    /// device in both directions (what A sends and what it receives), so
+    /// the file holds all the link's IP traffic, stamped with A's virtual
+    /// clock; frames the link's CRC rejected never became IP packets and
+    /// are not in it. TCP/IP stack only.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
     #[command(flatten)]
     link: LinkArgs,
 }
@@ -389,9 +440,9 @@ fn main() -> ExitCode {
             die_on_sigpipe();
             demo(&args)
         }
-        Command::Bench { bytes } => {
+        Command::Bench(args) => {
             die_on_sigpipe();
-            bench(bytes)
+            bench(args)
         }
         Command::Shell(args) => session::shell(&args),
         Command::Node(args) => node(&args),
@@ -399,6 +450,7 @@ fn main() -> ExitCode {
             die_on_sigpipe();
             run_mesh(&args)
         }
+        Command::Tun(args) => tun::run(&args),
         Command::Soak(args) => {
             die_on_sigpipe();
             soak(&args)
@@ -488,8 +540,19 @@ fn run_mesh(args: &MeshArgs) -> ExitCode {
         args.manager,
         args.link.describe()
     );
+    let captures = match (&args.pcap, config.topology.wire(config.nodes)) {
+        (Some(dir), Ok(edges)) => match Capture::per_link(dir, &edges) {
+            Ok(captures) => captures,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        // A wiring that cannot be built is named by the run itself.
+        _ => Vec::new(),
+    };
     if let Some(node) = args.node {
-        return session::mesh(config, node, rig);
+        return session::mesh(config, node, rig, captures);
     }
     println!("tidenet mesh: {rig}");
     let bar = ProgressBar::new(config.deadline_cycles).with_style(
@@ -497,7 +560,7 @@ fn run_mesh(args: &MeshArgs) -> ExitCode {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let result = mesh(&config, |cycles, reports| {
+    let result = mesh_captured(&config, &captures, |cycles, reports| {
         bar.set_position(cycles);
         bar.set_message(format!("{reports} of {} reports in", args.nodes));
     });
@@ -510,6 +573,15 @@ fn run_mesh(args: &MeshArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for (capture, edge) in captures.iter().zip(&report.edges) {
+        match capture_summary(capture, &format!("node {}", edge.a.0)) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let wired = 2 * report.edges.len();
     let busiest = (0..args.nodes)
         .map(|n| {
@@ -633,154 +705,33 @@ fn die_on_sigpipe() {
     }
 }
 
-/// The cases `tidenet bench` runs: (depth, loss, corrupt).
-const BENCH_CASES: &[(usize, f64, f64)] = &[
-    (256, 0.0, 0.0),
-    (256, 0.01, 0.0),
-    (256, 0.10, 0.0),
-    (256, 0.05, 0.01),
-    (256, 0.50, 0.10),
-    (16, 0.0, 0.0),
-    (128, 0.0, 0.0),
-    (4000, 0.0, 0.0),
-    (4000, 0.01, 0.0),
-];
-
-/// The clean links each window size is measured on: the default depth and
-/// the deepest, which needs the most frames in flight.
-const WINDOW_DEPTHS: [usize; 2] = [256, 4000];
-
-fn bench_failed(bar: &ProgressBar, depth: usize, window: Window, e: &str) -> ExitCode {
-    bar.finish_and_clear();
-    eprintln!("error: depth {depth}, window {}: {e}", window.bytes());
-    ExitCode::FAILURE
-}
-
-fn bench(bytes: u64) -> ExitCode {
-    let link = LinkConfig::default();
-    let bus = TransferConfig::default().bus_cycles;
-    println!(
-        "tidenet bench: {bytes} bytes A -> B per case over TCP/IP; latency {} cycles, bus {bus} cycles/word on each CPU, seed 1",
-        link.latency
-    );
-    println!(
-        "efficiency: goodput over the per-CPU ceiling, the slower of the wire (8 B/cycle) and one CPU's bus (8 B per {bus} cycles)"
-    );
-    println!(
-        "{:>5} {:>5} {:>7} {:>5} {:>9} {:>6} {:>8} {:>6} {:>7} {:>9} {:>6} {:>10}",
-        "depth",
-        "loss",
-        "corrupt",
-        "MTU",
-        "MB/s",
-        "effic",
-        "link_rtx",
-        "naks",
-        "tcp_rtx",
-        "async MB/s",
-        "effic",
-        "async/poll"
-    );
-    let bar =
-        ProgressBar::new((BENCH_CASES.len() * 2 + Window::ALL.len() * WINDOW_DEPTHS.len()) as u64)
-            .with_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} runs ({eta} left)")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-    for &(depth, loss, corrupt) in BENCH_CASES {
-        let case = |driver| {
-            let config = TransferConfig {
-                bytes,
-                link: LinkConfig {
-                    depth,
-                    seed: 1,
-                    faults: Faults {
-                        loss,
-                        corrupt,
-                        ..Faults::default()
-                    },
-                    ..LinkConfig::default()
-                },
-                driver,
-                ..TransferConfig::default()
-            };
-            let result = match transfer(&config, |_| {}) {
-                Ok(r) if r.intact() => Ok(r),
-                Ok(_) => Err(format!("data-mismatch with the {driver:?} driver")),
-                Err(e) => Err(format!("{driver:?} driver: {e}")),
-            };
-            bar.inc(1);
-            result
-        };
-        match case(Driver::Poll).and_then(|p| Ok((case(Driver::Async)?, p))) {
-            // Through `suspend`, not the bar's own println: that prints
-            // nothing when the bar is hidden, as it is when stderr is not a
-            // terminal, and a script capturing the table would get none.
-            Ok((a, r)) => bar.suspend(|| println!(
-                "{depth:>5} {loss:>5.2} {corrupt:>7.2} {:>5} {:>9.2} {:>6.3} {:>8} {:>6} {:>7} {:>9.2} {:>6.3} {:>10.3}",
-                r.mtu,
-                r.goodput_mb_s(),
-                r.efficiency(),
-                r.a.link_retransmits + r.b.link_retransmits,
-                r.a.naks_tx + r.b.naks_tx,
-                r.a.tcp_retransmits + r.b.tcp_retransmits,
-                a.goodput_mb_s(),
-                a.efficiency(),
-                a.goodput_mb_s() / r.goodput_mb_s(),
-            )),
-            Err(e) => {
-                bar.finish_and_clear();
-                eprintln!("error: depth {depth}, loss {loss}, corrupt {corrupt}: {e}");
-                return ExitCode::FAILURE;
-            }
+fn bench(args: BenchArgs) -> ExitCode {
+    let config = BenchConfig {
+        bytes: args.bytes,
+        report: args
+            .report
+            .or_else(|| std::env::var_os("TIDENET_BENCH_DIR").map(Into::into)),
+        sweep_bytes: args.sweep_bytes,
+        host_bytes: args.host_bytes,
+    };
+    match report::bench(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
-    println!();
-    println!(
-        "RAM per link, each end: the link layer's state and its window of frames in flight (the stack's sockets come on top); efficiency clean, poll loop"
-    );
-    print!("{:>6} {:>13} {:>9}", "window", "1500 B frames", "RAM B");
-    for depth in WINDOW_DEPTHS {
-        print!(" {:>11}", format!("depth {depth}"));
-    }
-    println!();
-    for window in Window::ALL {
-        let mut row = format!(
-            "{:>6} {:>13} {:>9}",
-            window.bytes(),
-            window.bytes() / (frame_words(MAX_MTU) * 8),
-            link_ram(window)
-        );
-        for depth in WINDOW_DEPTHS {
-            let config = TransferConfig {
-                bytes,
-                link: LinkConfig {
-                    depth,
-                    seed: 1,
-                    faults: Faults::default(),
-                    ..LinkConfig::default()
-                },
-                window,
-                ..TransferConfig::default()
-            };
-            let result = transfer(&config, |_| {});
-            bar.inc(1);
-            match result {
-                Ok(r) if r.intact() => row += &format!(" {:>11.3}", r.efficiency()),
-                Ok(_) => return bench_failed(&bar, depth, window, "data-mismatch"),
-                Err(e) => return bench_failed(&bar, depth, window, &e.to_string()),
-            }
-        }
-        bar.suspend(|| println!("{row}"));
-    }
-    bar.finish_and_clear();
-    println!("virtual time: 125 MHz link cycles; the same on every machine");
-    println!("MB/s and the first efficiency are the poll loops'; async is the same transfer as async tasks (--driver async)");
-    ExitCode::SUCCESS
 }
 
 fn demo(args: &DemoArgs) -> ExitCode {
     let link = &args.link;
+    let capture = match open_capture(args.pcap.as_deref(), args.stack) {
+        Ok(capture) => capture,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = TransferConfig {
         bytes: args.bytes,
         link: link.config(),
@@ -823,8 +774,19 @@ fn demo(args: &DemoArgs) -> ExitCode {
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} received ({eta} left)")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let result = transfer(&config, |received| bar.set_position(received));
+    let result = transfer_captured(&config, capture.as_ref(), |received| {
+        bar.set_position(received)
+    });
     bar.finish_and_clear();
+    if let Some(capture) = &capture {
+        match capture_summary(capture, "node A") {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     match result {
         Ok(report) => {
             print_report(&report);
@@ -841,6 +803,31 @@ fn demo(args: &DemoArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Creates the capture `--pcap` names, for a run on `stack`; the error to
+/// print if it cannot be.
+fn open_capture(path: Option<&Path>, stack: Stack) -> Result<Option<Capture>, String> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    if stack != Stack::Tcpip {
+        return Err(
+            "pcap-needs-ip: --pcap captures IP packets, and the bespoke stack sends none; use --stack tcpip or drop --pcap"
+                .into(),
+        );
+    }
+    Capture::create(path).map(Some).map_err(|e| e.to_string())
+}
+
+/// Finishes `capture`, made at the link end `end`: the line that says what
+/// it holds, or the error.
+fn capture_summary(capture: &Capture, end: &str) -> Result<String, String> {
+    let packets = capture.finish().map_err(|e| e.to_string())?;
+    Ok(format!(
+        "pcap: {packets} IP packets in {} (captured at {end}, both directions)",
+        capture.path().display()
+    ))
 }
 
 fn print_report(r: &Report) {

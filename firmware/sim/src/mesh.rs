@@ -26,6 +26,7 @@ use tidenet_model::{ConfigError, Cpu, Link, LinkConfig, Port, Rx, Schedule, Side
 use tidenet_ringbuffer::Config;
 use tidenet_tcpip::{Resources, TcpIp};
 
+use crate::pcap::{Capture, Tap};
 use crate::sim_id;
 use crate::topology::{Edge, Topology, TopologyError};
 
@@ -36,7 +37,9 @@ const WINDOW: usize = 4096;
 /// The most nodes the manager's book holds.
 pub const MAX_NODES: usize = tidenet_model::MAX_CPUS;
 
-type Stack<'r> = TcpIp<'r, Tx<'r, 'r, 'r>, Rx<'r, 'r, 'r>>;
+type Stack<'r> = TcpIp<'r, Tx<'r, 'r, 'r>, Rx<'r, 'r, 'r>, Tap<'r>>;
+/// A link's stack as a board builds it, without a capture: what its RAM is.
+type BoardStack<'r> = TcpIp<'r, Tx<'r, 'r, 'r>, Rx<'r, 'r, 'r>>;
 pub(crate) type MeshNode<'r> = Node<Option<Stack<'r>>, MAX_LINKS>;
 
 /// One rig run.
@@ -276,9 +279,13 @@ fn landing(
         .min()
 }
 
-/// Builds the rig `config` describes and hands it to `run`.
+/// Builds the rig `config` describes and hands it to `run`. `captures` is
+/// empty, or holds one capture per link of the wiring, in its order (see
+/// [`Capture::per_link`]), written at the link's end on its lower-numbered
+/// node.
 pub(crate) fn build<R>(
     config: &MeshConfig,
+    captures: &[Capture],
     run: impl FnOnce(&mut Rig<'_>) -> R,
 ) -> Result<R, MeshError> {
     let edges = config
@@ -336,13 +343,18 @@ pub(crate) fn build<R>(
                 let (tx, rx) = Port::pair(&links[e], side, &cpus[n]);
                 let res = resources.next()?;
                 let id = mesh_id(n, p as u8);
-                Some(TcpIp::new(
+                let tap = match (side, captures.get(e)) {
+                    (Side::A, Some(capture)) => capture.tap(),
+                    _ => Tap::OFF,
+                };
+                Some(TcpIp::with_capture(
                     tx,
                     rx,
                     id,
                     Config::new(boot(n, p)),
                     res,
                     Instant::ZERO,
+                    tap,
                 ))
             });
             let mut node = Node::new(ports);
@@ -373,7 +385,18 @@ pub fn mesh(
     config: &MeshConfig,
     progress: impl FnMut(u64, usize),
 ) -> Result<MeshReport, MeshError> {
-    build(config, |rig| collect(rig, progress))
+    mesh_captured(config, &[], progress)
+}
+
+/// As [`mesh`], with each link's IP packets written to its capture in
+/// `captures`: one per link of the wiring, in its order, as
+/// [`Capture::per_link`] makes them.
+pub fn mesh_captured(
+    config: &MeshConfig,
+    captures: &[Capture],
+    progress: impl FnMut(u64, usize),
+) -> Result<MeshReport, MeshError> {
+    build(config, captures, |rig| collect(rig, progress))
 }
 
 fn collect(rig: &mut Rig<'_>, mut progress: impl FnMut(u64, usize)) -> MeshReport {
@@ -442,7 +465,8 @@ fn collect(rig: &mut Rig<'_>, mut progress: impl FnMut(u64, usize)) -> MeshRepor
         wrong_ugns,
         shared_addresses: shared,
         cycles,
-        ram_per_link: size_of::<Stack<'_>>() + size_of::<Resources<'_, STREAM_BUFFER, WINDOW>>(),
+        ram_per_link: size_of::<BoardStack<'_>>()
+            + size_of::<Resources<'_, STREAM_BUFFER, WINDOW>>(),
         // The node holds its ports' stacks inline; those are the links'.
         ram_per_node: size_of::<MeshNode<'_>>() - MAX_LINKS * size_of::<Option<Stack<'_>>>(),
     }

@@ -31,13 +31,15 @@ use tidenet_shell::Shell;
 use tidenet_tcpip::{Resources, TcpIp};
 
 use crate::mesh::{self, MeshConfig, MeshError};
+use crate::pcap::{Capture, Tap};
 use crate::{link_config, sim_id, TransferError, STREAM_BUFFER, WINDOW};
 
 /// How long the nodes get to learn each other's address before start-up
 /// fails with `link-down`.
 const LINK_UP: Duration = Duration::from_secs(1);
-/// How long the thread sleeps when both nodes are idle.
-const IDLE_SLEEP: WallDuration = WallDuration::from_micros(100);
+/// How long the thread sleeps when both nodes are idle; `tidenet tun`
+/// paces its model by the same rounds.
+pub const IDLE_SLEEP: WallDuration = WallDuration::from_micros(100);
 /// The most virtual time one idle round lets pass, however long the host
 /// took over it: less than a link's heartbeat, so that a host too busy to
 /// keep up slows the nodes down instead of jumping every clock past the
@@ -45,7 +47,7 @@ const IDLE_SLEEP: WallDuration = WallDuration::from_micros(100);
 const IDLE_MAX: WallDuration = WallDuration::from_micros(500);
 
 /// The link cycles an idle round of `slept` lets pass.
-fn idle_cycles(slept: WallDuration) -> u64 {
+pub fn idle_cycles(slept: WallDuration) -> u64 {
     slept.min(IDLE_MAX).as_nanos() as u64 / CYCLE_NS
 }
 /// The read timeout of the UART ends handed out, so that clients can give up.
@@ -92,7 +94,30 @@ impl Nodes {
         stack: Stack,
     ) -> Result<Nodes, TransferError> {
         Nodes::start("tidenet-nodes", move |uarts, stop, ready| {
-            run(config, bus_cycles, stack, uarts, stop, ready)
+            run(config, bus_cycles, stack, None, uarts, stop, ready)
+        })
+    }
+
+    /// As [`spawn`](Nodes::spawn), with every IP packet node A sends and
+    /// receives (the link's whole IP traffic) written to `capture`; call
+    /// [`Capture::finish`] once the nodes are dropped. The bespoke stack
+    /// has no IP packets, and writes nothing.
+    pub fn spawn_captured(
+        config: LinkConfig,
+        bus_cycles: u64,
+        stack: Stack,
+        capture: Arc<Capture>,
+    ) -> Result<Nodes, TransferError> {
+        Nodes::start("tidenet-nodes", move |uarts, stop, ready| {
+            run(
+                config,
+                bus_cycles,
+                stack,
+                Some(&capture),
+                uarts,
+                stop,
+                ready,
+            )
         })
     }
 
@@ -111,6 +136,18 @@ impl Nodes {
     /// `shell`'s shell on the UART; the other nodes run beside it without
     /// one. Returns once its prompt is out.
     pub fn mesh(config: MeshConfig, shell: usize) -> Result<Nodes, TransferError> {
+        Nodes::mesh_captured(config, shell, Arc::new([]))
+    }
+
+    /// As [`mesh`](Nodes::mesh), with each link's IP packets written to its
+    /// capture in `captures`, one per link of the wiring as
+    /// [`Capture::per_link`] makes them (or none); call
+    /// [`Capture::finish`] on each once the nodes are dropped.
+    pub fn mesh_captured(
+        config: MeshConfig,
+        shell: usize,
+        captures: Arc<[Capture]>,
+    ) -> Result<Nodes, TransferError> {
         if shell >= config.nodes {
             return Err(TransferError::Mesh(MeshError::Node {
                 what: "shell's",
@@ -122,7 +159,7 @@ impl Nodes {
             return Err(TransferError::Mesh(MeshError::ShellOff(shell)));
         }
         Nodes::start("tidenet-mesh", move |[uart], stop, ready| {
-            serve_mesh(&config, shell, uart, stop, ready)
+            serve_mesh(&config, shell, &captures, uart, stop, ready)
         })
     }
 
@@ -263,6 +300,7 @@ fn run(
     config: LinkConfig,
     bus_cycles: u64,
     stack: Stack,
+    capture: Option<&Capture>,
     uarts: [UnixStream; 2],
     stop: &AtomicBool,
     ready: &Ready,
@@ -289,8 +327,9 @@ fn run(
         Stack::Tcpip => {
             let mut res_a = Box::new(Resources::<STREAM_BUFFER, WINDOW>::new());
             let mut res_b = Box::new(Resources::<STREAM_BUFFER, WINDOW>::new());
-            let a = TcpIp::new(ta, ra, id_a, link_a, &mut res_a, Instant::ZERO);
-            let b = TcpIp::new(tb, rb, id_b, link_b, &mut res_b, Instant::ZERO);
+            let tap = capture.map_or(Tap::OFF, Capture::tap);
+            let a = TcpIp::with_capture(ta, ra, id_a, link_a, &mut res_a, Instant::ZERO, tap);
+            let b = TcpIp::with_capture(tb, rb, id_b, link_b, &mut res_b, Instant::ZERO, Tap::OFF);
             sim.serve(a, b, uarts, stop, ready);
         }
         Stack::Bespoke => {
@@ -462,9 +501,16 @@ fn side(i: usize) -> Side {
     }
 }
 
-/// Runs the rig `config` describes with node `k`'s shell on `stream`, until
-/// `stop`.
-fn serve_mesh(config: &MeshConfig, k: usize, stream: UnixStream, stop: &AtomicBool, ready: &Ready) {
+/// Runs the rig `config` describes with node `k`'s shell on `stream`, and
+/// its links' packets written to `captures`, until `stop`.
+fn serve_mesh(
+    config: &MeshConfig,
+    k: usize,
+    captures: &[Capture],
+    stream: UnixStream,
+    stop: &AtomicBool,
+    ready: &Ready,
+) {
     let fail = |e| {
         let _ = ready.send(Err(e));
     };
@@ -472,7 +518,7 @@ fn serve_mesh(config: &MeshConfig, k: usize, stream: UnixStream, stop: &AtomicBo
         Ok(resources) => resources,
         Err(e) => return fail(TransferError::Io(e)),
     };
-    let built = mesh::build(config, |rig| {
+    let built = mesh::build(config, captures, |rig| {
         let mut shell = match Shell::new(&mut resources) {
             Ok(shell) => shell,
             Err(e) => return fail(TransferError::Io(e)),

@@ -7,6 +7,7 @@ use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use tidenet_core::Transport;
 use tidenet_shell::PROMPT;
 use tidenet_sim::mesh::MeshConfig;
 use tidenet_sim::nodes::Nodes;
+use tidenet_sim::pcap::Capture;
 use tidenet_thunderbolt::{Config, Thunderbolt, TransportError};
 
 use crate::tty::{block_signals, wait_signal, Pty, RawMode};
@@ -46,9 +48,20 @@ enum Event {
 }
 
 pub(crate) fn shell(args: &ShellArgs) -> ExitCode {
+    let capture = match crate::open_capture(args.pcap.as_deref(), args.stack) {
+        Ok(capture) => capture.map(Arc::new),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let start = || {
-        let nodes = Nodes::spawn(args.link.config(), args.link.bus_cycles, args.stack)
-            .map_err(|e| e.to_string())?;
+        let (config, bus) = (args.link.config(), args.link.bus_cycles);
+        let nodes = match &capture {
+            Some(capture) => Nodes::spawn_captured(config, bus, args.stack, capture.clone()),
+            None => Nodes::spawn(config, bus, args.stack),
+        }
+        .map_err(|e| e.to_string())?;
         let node = args.node;
         let banner = vec![
             format!(
@@ -64,28 +77,57 @@ pub(crate) fn shell(args: &ShellArgs) -> ExitCode {
         ];
         Ok((nodes, banner))
     };
-    run(start, |nodes, banner, events, rx| {
+    let code = run(start, |nodes, banner, events, rx| {
         if args.pty {
             pty_session(nodes, &args.link, &events, rx)
         } else {
             stdio_session(nodes, args.node.index(), banner, events, rx)
         }
-    })
+    });
+    // The nodes have stopped: nothing more is written to the capture.
+    match capture.map(|c| crate::capture_summary(&c, "node A")) {
+        Some(Ok(line)) => eprintln!("{line}"),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        None => {}
+    }
+    code
 }
 
-/// `tidenet mesh --node K`: the shell of node K of a running rig.
-pub(crate) fn mesh(config: MeshConfig, node: usize, rig: String) -> ExitCode {
+/// `tidenet mesh --node K`: the shell of node K of a running rig, its
+/// links' packets written to `captures` (one per link, or none).
+pub(crate) fn mesh(
+    config: MeshConfig,
+    node: usize,
+    rig: String,
+    captures: Vec<Capture>,
+) -> ExitCode {
+    let captures: Arc<[Capture]> = captures.into();
     let start = || {
-        let nodes = Nodes::mesh(config, node).map_err(|e| e.to_string())?;
+        let nodes =
+            Nodes::mesh_captured(config, node, captures.clone()).map_err(|e| e.to_string())?;
         let banner = vec![
             format!("tidenet mesh: the shell of node {node} of {rig}"),
             "'links' shows its links and who is at each far end, 'remote <link> <command>' runs a command on a neighbour, 'help' lists the commands".into(),
         ];
         Ok((nodes, banner))
     };
-    run(start, |nodes, banner, events, rx| {
+    let code = run(start, |nodes, banner, events, rx| {
         stdio_session(nodes, 0, banner, events, rx)
-    })
+    });
+    // The rig has stopped: nothing more is written to the captures.
+    for capture in captures.iter() {
+        match crate::capture_summary(capture, "the lower-numbered node") {
+            Ok(line) => eprintln!("{line}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    code
 }
 
 /// `tidenet node --transport thunderbolt`: one node on this host's

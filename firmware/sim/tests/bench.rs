@@ -7,6 +7,8 @@ use std::process::Command;
 fn every_bench_row_reaches_a_captured_stdout() {
     let out = Command::new(env!("CARGO_BIN_EXE_tidenet"))
         .args(["bench", "--bytes", "65536"])
+        // The table only: the report is the next test's.
+        .env_remove("TIDENET_BENCH_DIR")
         .output()
         .expect("tidenet runs");
     assert!(out.status.success(), "{out:?}");
@@ -63,4 +65,50 @@ fn every_bench_row_reaches_a_captured_stdout() {
             "{w:?}"
         );
     }
+}
+
+/// `--report` writes the simulator's section with every figure it names,
+/// each as a CSV and an SVG, and says the bespoke stub has no curves.
+#[test]
+fn the_report_names_every_figure_it_writes() {
+    let dir = std::env::temp_dir().join(format!("tidenet-bench-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_tidenet"))
+        .args(["bench", "--bytes", "16384", "--sweep-bytes", "16384"])
+        .args(["--host-bytes", "262144", "--report"])
+        .arg(&dir)
+        .output()
+        .expect("tidenet runs");
+    assert!(out.status.success(), "{out:?}");
+    let md = std::fs::read_to_string(dir.join("sim.md")).expect("sim.md");
+    assert!(md.starts_with("## "), "{md}");
+    assert!(
+        md.contains("Bespoke stack, poll loop: does not deliver yet"),
+        "{md}"
+    );
+    let figures: Vec<&str> = md
+        .lines()
+        .filter_map(|l| l.strip_prefix("CSV: `")?.strip_suffix(".csv`."))
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            "sim-table",
+            "sim-loss-tcpip-poll",
+            "sim-loss-tcpip-async",
+            "sim-corruption",
+            "sim-outage",
+            "sim-ping",
+            "sim-host"
+        ],
+        "{md}"
+    );
+    for name in &figures {
+        let csv = std::fs::read_to_string(dir.join(format!("{name}.csv"))).expect("csv");
+        assert!(csv.lines().count() > 1, "{name}.csv: {csv}");
+        if !["sim-table", "sim-host"].contains(name) {
+            let svg = std::fs::read_to_string(dir.join(format!("{name}.svg"))).expect("svg");
+            assert!(svg.starts_with("<svg") && md.contains(&format!("]({name}.svg)")));
+        }
+    }
+    std::fs::remove_dir_all(&dir).expect("clean up");
 }

@@ -25,11 +25,15 @@
 //!
 //! `cargo bench -p tidenet-thunderbolt` runs this. `TIDENET_BENCH_QUICK=1`
 //! (or a `--quick` argument) scales the sizes down to a smoke run for CI.
+//! With `TIDENET_BENCH_DIR` set, as `cargo xtask bench` sets it, it also
+//! writes its section of the bench report there: `thunderbolt.md`, with
+//! the same figures as tables, and `thunderbolt.csv`.
 
 use std::env;
 use std::error::Error;
 use std::io::{self, Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpListener, TcpStream, UdpSocket};
+use std::path::Path;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -94,8 +98,58 @@ fn run() -> Result<()> {
     );
 
     let (a, b) = loopback_pair()?;
-    rtt(&a, &b, sizes)?;
-    throughput(&a, &b, sizes)?;
+    let rtts = rtt(&a, &b, sizes)?;
+    let rates = throughput(&a, &b, sizes)?;
+    if let Some(dir) = env::var_os("TIDENET_BENCH_DIR") {
+        report(Path::new(&dir), sizes, &rtts, rates)?;
+    }
+    Ok(())
+}
+
+/// Writes the report's section, `thunderbolt.md`, and `thunderbolt.csv`
+/// into `dir`.
+fn report(dir: &Path, sizes: Sizes, rtts: &[(&str, Percentiles)], rates: (f64, f64)) -> Result<()> {
+    let reference = rtts
+        .iter()
+        .find(|(what, _)| *what == PLAIN)
+        .map(|(_, p)| (p.p50, p.p99))
+        .ok_or("no plain round trips")?;
+    let mut md = format!(
+        "## Thunderbolt transport on loopback\n\n\
+         `cargo bench -p tidenet-thunderbolt` on `::1%lo`: UDP round trips of a 16-byte ping, {} of each kind after {} warm-up, interleaved; \
+         TCP throughput of {} MiB per run, median of {RUNS}. Each figure is also a ratio to a plain socket measured in the same run.\n\n\
+         | round trip | p50 us | p99 us | max us | p50 / plain | p99 / plain |\n|---|---:|---:|---:|---:|---:|\n",
+        sizes.pings,
+        sizes.warmup,
+        sizes.stream_bytes >> 20
+    );
+    let mut csv = String::from("what,p50_us,p99_us,max_us\n");
+    for (what, p) in rtts {
+        md += &format!(
+            "| {what} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} |\n",
+            us(p.p50),
+            us(p.p99),
+            us(p.max),
+            ratio(p.p50, reference.0),
+            ratio(p.p99, reference.1)
+        );
+        csv += &format!(
+            "\"{what}\",{:.1},{:.1},{:.1}\n",
+            us(p.p50),
+            us(p.p99),
+            us(p.max)
+        );
+    }
+    let (transport, plain) = rates;
+    md += &format!(
+        "\n| TCP stream | MB/s |\n|---|---:|\n| transport `DataStream` | {transport:.0} |\n| plain `TcpStream` | {plain:.0} |\n| ratio transport/plain | {:.2} |\n",
+        transport / plain
+    );
+    csv += &format!("stream MB/s transport,{transport:.0},,\nstream MB/s plain,{plain:.0},,\n");
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("thunderbolt.md"), md)?;
+    std::fs::write(dir.join("thunderbolt.csv"), csv)?;
+    println!("wrote {}", dir.join("thunderbolt.md").display());
     Ok(())
 }
 
@@ -119,7 +173,11 @@ fn quick() -> Result<bool> {
 
 // --- RTT ---------------------------------------------------------------------
 
-fn rtt(a: &Thunderbolt, b: &Thunderbolt, sizes: Sizes) -> Result<()> {
+/// The plain socket's row, which the others are ratios to.
+const PLAIN: &str = "plain UdpSocket to the echo peer";
+
+/// Measures the round trips and prints them; returns them by kind.
+fn rtt(a: &Thunderbolt, b: &Thunderbolt, sizes: Sizes) -> Result<Vec<(&'static str, Percentiles)>> {
     let Sizes { warmup, pings, .. } = sizes;
     let mut plain = PlainPing::start()?;
     let to_echo = on_loopback(free_ports()?, "C")
@@ -180,22 +238,19 @@ fn rtt(a: &Thunderbolt, b: &Thunderbolt, sizes: Sizes) -> Result<()> {
         "UDP RTT on [::1], 16-byte ping and pong, {pings} round trips of each kind after {warmup} warm-up, interleaved:"
     );
     for (what, figures) in [
+        ("measure_rtt to the echo peer, as the caller waits", &caller),
+        ("measure_rtt to the echo peer, as it reports", &reported),
+        (PLAIN, &reference),
         (
-            "measure_rtt to the echo peer, as the caller waits:",
-            &caller,
-        ),
-        ("measure_rtt to the echo peer, as it reports:", &reported),
-        ("plain UdpSocket to the echo peer:", &reference),
-        (
-            "measure_rtt to a transport, as the caller waits:",
+            "measure_rtt to a transport, as the caller waits",
             &end_to_end,
         ),
         (
-            "dcf face measure_rtt(\"::1%lo\") to a transport:",
+            "dcf face measure_rtt(\"::1%lo\") to a transport",
             &face_waited,
         ),
     ] {
-        println!("  {what:<51} {figures}");
+        println!("  {:<51} {figures}", format!("{what}:"));
     }
     println!(
         "  ratio measure_rtt/plain, same echo peer:  p50 {:.2}, p99 {:.2} (the goal: at most {RTT_GOAL})",
@@ -214,7 +269,16 @@ fn rtt(a: &Thunderbolt, b: &Thunderbolt, sizes: Sizes) -> Result<()> {
         DCF_POLL.as_millis(),
         end_to_end.over(DCF_POLL)
     );
-    Ok(())
+    Ok(vec![
+        ("measure_rtt to the echo peer, as the caller waits", caller),
+        ("measure_rtt to the echo peer, as it reports", reported),
+        (PLAIN, reference),
+        (
+            "measure_rtt to a transport, as the caller waits",
+            end_to_end,
+        ),
+        ("dcf face measure_rtt to a transport", face_waited),
+    ])
 }
 
 /// Kinds of round trip the RTT figure interleaves.
@@ -367,7 +431,9 @@ impl std::fmt::Display for Percentiles {
 
 // --- Throughput --------------------------------------------------------------
 
-fn throughput(a: &Thunderbolt, b: &Thunderbolt, sizes: Sizes) -> Result<()> {
+/// Measures stream throughput and prints it; returns the medians in MB/s,
+/// the transport's and the plain socket's.
+fn throughput(a: &Thunderbolt, b: &Thunderbolt, sizes: Sizes) -> Result<(f64, f64)> {
     let total = sizes.stream_bytes;
     let data: Vec<u8> = (0..CHUNK).map(|i| (i * 31 + i / 251) as u8).collect();
     let plain = PlainListener::bind()?;
@@ -432,7 +498,7 @@ fn throughput(a: &Thunderbolt, b: &Thunderbolt, sizes: Sizes) -> Result<()> {
         "  ratio transport/plain: {:.2}",
         median(&transport_rates) / median(&plain_rates)
     );
-    Ok(())
+    Ok((median(&transport_rates), median(&plain_rates)))
 }
 
 /// A data stream from A to B: A's end and B's.
