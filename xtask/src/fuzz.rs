@@ -70,6 +70,22 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     report(&outcomes)
 }
 
+/// Builds every target without libFuzzer's instrumentation and checks the
+/// seeds are what the encoders make today: under a minute, so that CI
+/// notices a target an API change broke, or a seed a format change left
+/// stale, without the minutes an instrumented build and a run take.
+pub fn check(root: &Path) -> Result<(), String> {
+    let mut command = Command::new("cargo");
+    command
+        .args(["+nightly", "test"])
+        .current_dir(root.join(FUZZ_DIR));
+    crate::run(command, "cargo +nightly test (in fuzz/)").map_err(|e| {
+        format!(
+            "{e}; the fuzz targets need the nightly toolchain (rustup toolchain install nightly)"
+        )
+    })
+}
+
 /// `cargo +nightly fuzz <args>` in the fuzz crate.
 fn nightly_fuzz(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new("cargo");

@@ -132,6 +132,10 @@ const TEST: &[Step] = &[
     Step::call("install QEMU if it is missing", ensure_qemu),
     Step::cargo("run every test (cargo test --workspace)", &["test", "--workspace"]),
     Step::call(
+        "build the fuzz targets and check their seeds are current (cargo +nightly test in fuzz/)",
+        fuzz::check,
+    ),
+    Step::call(
         "install tshark if it is missing and check the simulator's packet captures with Wireshark's dissectors",
         tshark::check,
     ),
