@@ -33,11 +33,16 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         let value = args.next();
         match (arg.as_str(), value) {
             ("--seconds", Some(n)) => {
-                seconds = n
-                    .parse()
-                    .map_err(|_| format!("--seconds takes a whole number, got '{n}'"))?;
+                // libFuzzer takes a time limit of 0 as none at all.
+                seconds =
+                    n.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
+                        format!("--seconds takes a whole number above 0, got '{n}'")
+                    })?;
             }
             ("--only", Some(target)) => only = Some(target.clone()),
+            ("--seconds" | "--only", None) => {
+                return Err(format!("{arg} needs a value: --seconds N, --only TARGET"))
+            }
             _ => {
                 return Err(format!(
                     "unknown argument '{arg}'; fuzz takes --seconds N and --only TARGET"

@@ -100,9 +100,16 @@ impl<'a, T: Transport, C: Clock> Stream<'a, T, C> {
     /// not acknowledged is dropped, and the peer reads
     /// [`Error::StreamReset`], never a clean end. For giving up on a
     /// transfer so that the peer cannot take a part for the whole.
-    pub fn abort(self) -> Result<(), Error> {
-        // Dropping `self` afterwards finds the id gone and closes nothing.
-        self.net.with(|t| t.abort(self.id))
+    ///
+    /// If the transport cannot reset it (`Unsupported`, say), the stream
+    /// comes back with the error: dropping it would close it cleanly, the
+    /// very end the caller meant to avoid.
+    pub fn abort(self) -> Result<(), (Self, Error)> {
+        match self.net.with(|t| t.abort(self.id)) {
+            // Dropping `self` finds the id gone and closes nothing.
+            Ok(()) => Ok(()),
+            Err(e) => Err((self, e)),
+        }
     }
 }
 

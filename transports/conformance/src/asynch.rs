@@ -663,7 +663,7 @@ pub fn an_aborted_stream_reads_as_a_reset(harness: &impl Harness, claims: Claims
             let rest = pattern(A_TO_B, 0, self.bulk.min(CHUNK));
             stream.send(&rest).await.expect("send");
             self.full.wait().await;
-            stream.abort().expect("abort");
+            stream.abort().map_err(|(_, e)| e).expect("abort");
         }
         async fn b<T: Transport, C: Clock>(&self, net: Net<'_, T, C>) {
             listen(net, self.port, &self.listening);

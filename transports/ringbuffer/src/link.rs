@@ -430,6 +430,8 @@ impl<'a, T: TransmitRingbuffer, R: ReceiveRingbuffer> Link<'a, T, R> {
         self.peer = Peer::default();
         self.feedback = None;
         self.progress = None;
+        self.feedback_again = Reassert::default();
+        self.progress_again = Reassert::default();
     }
 
     /// The protocol has finished: zero word 0, which holds the marker, and
