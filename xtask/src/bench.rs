@@ -107,9 +107,8 @@ pub fn bench(root: &Path, sim_args: &[String]) -> Result<(), String> {
 /// Runs the criterion benches, echoing their output, and writes its
 /// summary as `criterion.md`.
 fn criterion(root: &Path, dir: &Path) -> Result<(), String> {
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     println!("    $ cargo {}", CRITERION.join(" "));
-    let mut child = Command::new(cargo)
+    let mut child = crate::cargo()
         .args(CRITERION)
         .current_dir(root)
         .stdout(Stdio::piped())

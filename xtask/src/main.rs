@@ -247,10 +247,23 @@ fn run_cargo(dir: &Path, args: &[&str], extra: &[String]) -> Result<(), String> 
         .copied()
         .chain(extra.iter().map(String::as_str))
         .collect();
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let mut command = Command::new(cargo);
+    let mut command = cargo();
     command.args(&all).current_dir(dir);
     run(command, &format!("cargo {}", all.join(" ")))
+}
+
+/// Runs cargo with `args` in `dir` and `var=value` in its environment: how
+/// a test that skips where its tool or privilege is missing is told to fail
+/// instead.
+fn run_cargo_with(dir: &Path, args: &[&str], var: &str, value: &str) -> Result<(), String> {
+    let mut command = cargo();
+    command.args(args).env(var, value).current_dir(dir);
+    run(command, &format!("{var}={value} cargo {}", args.join(" ")))
+}
+
+/// The cargo that runs us, so that the toolchain stays the same.
+fn cargo() -> Command {
+    Command::new(env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
 }
 
 /// Runs `command`, shown as `shown` in messages, with inherited stdio.
@@ -270,19 +283,11 @@ fn run(mut command: Command, shown: &str) -> Result<(), String> {
 /// where it would skip (no root, no TUN), the step fails instead.
 fn tun_interop(root: &Path) -> Result<(), String> {
     const TEST: &[&str] = &["test", "-p", "tidenet-sim", "--test", "tun"];
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let mut command = Command::new(cargo);
+    const REQUIRE: &str = "TIDENET_REQUIRE_TUN";
     // CI runs as root, where a skip would hide a broken test; a developer
     // without root may set TIDENET_REQUIRE_TUN=0 to let it skip.
-    let require = env::var("TIDENET_REQUIRE_TUN").unwrap_or_else(|_| "1".into());
-    command
-        .args(TEST)
-        .env("TIDENET_REQUIRE_TUN", &require)
-        .current_dir(root);
-    run(
-        command,
-        &format!("TIDENET_REQUIRE_TUN={require} cargo {}", TEST.join(" ")),
-    )
+    let require = env::var(REQUIRE).unwrap_or_else(|_| "1".into());
+    run_cargo_with(root, TEST, REQUIRE, &require)
 }
 
 /// Installs the riscv32imc target with rustup unless it is already there.

@@ -3,12 +3,9 @@
 //! and `shell` (the test `firmware/sim/tests/pcap.rs`), with checksum
 //! validation on. tshark comes from apt when it is missing.
 
-use std::env;
-use std::ffi::OsString;
 use std::path::Path;
-use std::process::Command;
 
-use crate::{ensure_tool, run};
+use crate::{ensure_tool, run_cargo_with};
 
 /// The capture test.
 const TEST: &[&str] = &["test", "-p", "tidenet-sim", "--test", "pcap"];
@@ -20,8 +17,5 @@ const REQUIRE: &str = "TIDENET_REQUIRE_TSHARK";
 /// tshark required.
 pub(crate) fn check(root: &Path) -> Result<(), String> {
     ensure_tool(root, "tshark", "tshark")?;
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let mut command = Command::new(cargo);
-    command.args(TEST).env(REQUIRE, "1").current_dir(root);
-    run(command, &format!("{REQUIRE}=1 cargo {}", TEST.join(" ")))
+    run_cargo_with(root, TEST, REQUIRE, "1")
 }
